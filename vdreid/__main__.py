@@ -1,0 +1,3 @@
+from vdreid.cli.app import main
+
+main()

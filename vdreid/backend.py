@@ -1,0 +1,154 @@
+"""The Backend protocol and the entry-point registry.
+
+A backend turns the core's specs into framework code. It is a class
+registered in the entry-point group ``vdreid.backends`` (see pyproject.toml);
+a third-party distribution adds one by declaring its own entry point.
+Entry points are loaded lazily: ``import vdreid`` never imports a framework,
+and listing what is *registered* loads nothing.
+
+Arrays cross the boundary as numpy arrays (or dicts of them): a framework
+tensor never reaches the core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata as md
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from vdreid.errors import BackendNotAvailable
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from vdreid.ops import Ops
+
+ENTRY_POINT_GROUP = "vdreid.backends"
+
+# The pip extra that brings each first-party backend.
+KNOWN_EXTRAS = {"torch": "vdreid[torch]", "mindspore": "vdreid[mindspore]"}
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendInfo:
+    """What `vdreid backends` prints for one backend."""
+
+    name: str
+    framework: str
+    version: str
+    devices: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    """The result of exporting and verifying a feature extractor."""
+
+    path: str
+    format: str
+    max_abs_diff: float
+    min_cosine: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.tolerance
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """One model's optimisation loop state, driven by the core's workflow."""
+
+    def step(self, batch: Mapping[str, np.ndarray]) -> None:
+        """One optimiser step on a batch (``images`` uint8 NHWC, ``labels``,
+        ``modality``). Must not synchronise with the host."""
+
+    def metrics(self) -> dict[str, float]:
+        """Loss terms of the last step as floats (this synchronises)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Apply the learning-rate schedule for ``epoch`` (0-based)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Model and optimiser state as numpy arrays, keyed by canonical names."""
+
+    def load(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend provides. See docs/architecture.md."""
+
+    name: str
+
+    def info(self) -> BackendInfo:
+        """Framework version and the devices it can see."""
+
+    def ops(self) -> Ops:
+        """The array primitives the core's loss math runs on."""
+
+    def build(self, spec: Any, *, device: str | None = None) -> Any:
+        """Interpret a ModelSpec into a framework model (an opaque handle)."""
+
+    def get_state(self, model: Any) -> dict[str, np.ndarray]:
+        """Model state keyed by canonical names (param_table keys)."""
+
+    def set_state(self, model: Any, state: Mapping[str, np.ndarray]) -> None:
+        """Load canonical state; strict: any mismatch raises CheckpointError."""
+
+    def forward(self, model: Any, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
+        """Named outputs for normalised float32 NCHW images."""
+
+    def features(self, model: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """Test features for uint8 NHWC images (eval mode, the spec's recipe)."""
+
+    def trainer(self, model: Any, loss_spec: Any, optim: Any, **options: Any) -> Trainer:
+        """A Trainer for ``model`` with the given loss and optimiser config."""
+
+    def export(self, model: Any, fmt: str, path: str, *, example: np.ndarray) -> ExportReport:
+        """Write the feature extractor to ``path`` and verify it."""
+
+
+def registered() -> dict[str, md.EntryPoint]:
+    """Registered backends by name; loads nothing."""
+    return {ep.name: ep for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def get(name: str) -> Backend:
+    """Load and instantiate the backend called ``name``.
+
+    Raises BackendNotAvailable naming the installed backends and the pip
+    extra that brings the missing one.
+    """
+    eps = registered()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none"
+        hint = KNOWN_EXTRAS.get(name)
+        todo = f"install it with `pip install '{hint}'`" if hint else "check the spelling"
+        raise BackendNotAvailable(
+            f"no backend named {name!r} is registered (registered: {known}); {todo}"
+        )
+    try:
+        cls = eps[name].load()
+    except Exception as exc:  # a broken install: say which and why
+        hint = KNOWN_EXTRAS.get(name, f"the distribution providing {name!r}")
+        raise BackendNotAvailable(
+            f"backend {name!r} is registered but fails to import: "
+            f"{type(exc).__name__}: {first_line(exc)}; reinstall it with `pip install '{hint}'`"
+        ) from None
+    return cls()
+
+
+def probe(name: str) -> tuple[BackendInfo | None, str]:
+    """(info, "ok") for a working backend, (None, reason) otherwise."""
+    try:
+        info = get(name).info()
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {first_line(exc)}"
+    return info, "ok"
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""The `vdreid` command line: one small module per command (see app.py)."""

@@ -1,0 +1,40 @@
+"""Shared CLI plumbing: consoles and the user-error boundary."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from vdreid.errors import VdreidError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit code for errors caused by the user's input (bad flag, missing file...).
+USER_ERROR = 2
+
+
+def handle_errors(fn: F) -> F:
+    """Print a VdreidError as one red line and exit 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VdreidError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(USER_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(obj: Any) -> None:
+    """Plain JSON on stdout (no rich markup, so it pipes into jq)."""
+    typer.echo(json.dumps(obj, indent=2, sort_keys=False))

@@ -1,0 +1,48 @@
+"""The Typer application. Each command lives in its own module and is
+registered here; command modules import frameworks only inside functions,
+so `vdreid --help` stays light."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vdreid import __version__
+from vdreid.cli import backends as backends_cmd
+from vdreid.cli import doctor as doctor_cmd
+
+app = typer.Typer(
+    name="vdreid",
+    help="Cross-modal (visible-infrared) person re-identification with Variational Distillation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("backends")(backends_cmd.backends)
+app.command("doctor")(doctor_cmd.doctor)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vdreid {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Cross-modal person re-identification toolkit."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

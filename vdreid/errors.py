@@ -1,0 +1,40 @@
+"""Errors a user can act on.
+
+Every message says what was received, what was expected and what to do.
+The CLI prints these without a traceback and exits with code 2; anything
+else escaping a command is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class VdreidError(Exception):
+    """Base class for errors caused by the user's input or environment."""
+
+
+class BackendNotAvailable(VdreidError):
+    """A backend was asked for that is not installed or fails to import."""
+
+
+class SpecError(VdreidError):
+    """A model or loss spec is inconsistent."""
+
+
+class CheckpointError(VdreidError):
+    """A checkpoint is missing, malformed or does not match the model."""
+
+
+class DataError(VdreidError):
+    """A dataset folder, split file, image or manifest is not as expected."""
+
+
+class ConfigError(VdreidError):
+    """A configuration value is out of range or of the wrong type."""
+
+
+class ExportError(VdreidError):
+    """An exported model failed verification against the eager model."""
+
+
+class NumericalError(VdreidError):
+    """Training produced NaN or Inf values."""
