@@ -1,0 +1,2 @@
+"""Datasets as records, synthetic look-alikes, the decoded-image cache,
+the identity x modality sampler and numpy transforms."""

@@ -1,0 +1,71 @@
+"""What a dataset reader produces: records and a dataset index.
+
+A Record is one image: where it is, who it shows (``pid``, the dataset's
+own identity number), which camera took it and in which modality. Training
+labels (0..C-1) are assigned separately (:meth:`DatasetIndex.train_labels`)
+so that records keep the dataset's own ids, which the evaluation protocols
+need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+
+import numpy as np
+
+
+class Modality(IntEnum):
+    """Modality codes used everywhere (losses use IR = 1, as the official code)."""
+
+    VISIBLE = 0
+    INFRARED = 1
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Record:
+    path: str
+    pid: int
+    cam: int
+    modality: Modality
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetIndex:
+    """A dataset read from disk.
+
+    ``train`` are the training records (for SYSU: train + val ids, as the
+    official recipe; ``val`` then holds the val-id records again for model
+    selection when configured), ``test`` every record an evaluation
+    protocol may draw its queries and galleries from. ``name`` is the
+    dataset key (sysu, regdb, llcm, manifest) the protocols dispatch on;
+    ``root`` the folder read; ``trial`` the RegDB trial (1..10) or None.
+    """
+
+    name: str
+    root: Path
+    train: tuple[Record, ...]
+    test: tuple[Record, ...]
+    val: tuple[Record, ...] = ()
+    trial: int | None = None
+
+    def train_labels(self) -> tuple[np.ndarray, int]:
+        """Contiguous 0..C-1 labels for ``train`` (sorted pid order) and C."""
+        return relabel(self.train)
+
+
+def relabel(records: Sequence[Record]) -> tuple[np.ndarray, int]:
+    """Map pids to 0..C-1 in increasing pid order."""
+    pids = sorted({r.pid for r in records})
+    index = {p: i for i, p in enumerate(pids)}
+    return np.array([index[r.pid] for r in records], dtype=np.int64), len(pids)
+
+
+def arrays(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pids, cams, modalities) as int64 arrays, in record order."""
+    pids = np.fromiter((r.pid for r in records), dtype=np.int64, count=len(records))
+    cams = np.fromiter((r.cam for r in records), dtype=np.int64, count=len(records))
+    mods = np.fromiter((int(r.modality) for r in records), dtype=np.int64, count=len(records))
+    return pids, cams, mods
