@@ -1,0 +1,59 @@
+"""Backend registry: lazy discovery and actionable errors."""
+
+import importlib.metadata as md
+import sys
+import types
+
+import pytest
+
+from vdreid import backend as registry
+from vdreid.errors import BackendNotAvailable
+
+
+def test_first_party_backends_are_registered():
+    assert {"torch", "mindspore"} <= set(registry.registered())
+
+
+def test_unknown_backend_names_installed_ones(monkeypatch):
+    monkeypatch.setattr(
+        registry, "registered", lambda: {"torch": md.EntryPoint("torch", "x:y", registry.ENTRY_POINT_GROUP)}
+    )
+    with pytest.raises(BackendNotAvailable) as err:
+        registry.get("jax")
+    msg = str(err.value)
+    assert "'jax'" in msg and "registered: torch" in msg
+
+
+def test_missing_first_party_backend_names_the_extra(monkeypatch):
+    monkeypatch.setattr(registry, "registered", lambda: {})
+    with pytest.raises(BackendNotAvailable, match=r"pip install 'vdreid\[mindspore\]'"):
+        registry.get("mindspore")
+
+
+def test_broken_entry_point_reports_import_error(monkeypatch):
+    broken = md.EntryPoint("torch", "vdreid_no_such_module:Backend", registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "registered", lambda: {"torch": broken})
+    with pytest.raises(BackendNotAvailable) as err:
+        registry.get("torch")
+    msg = str(err.value)
+    assert "fails to import" in msg and "ModuleNotFoundError" in msg and "vdreid[torch]" in msg
+    info, status = registry.probe("torch")
+    assert info is None and status.startswith("BackendNotAvailable")
+
+
+def test_third_party_backend_is_loaded_from_its_entry_point(monkeypatch):
+    """A backend from another distribution needs only an entry point."""
+
+    class FakeBackend:
+        name = "fake"
+
+        def info(self):
+            return registry.BackendInfo("fake", "numpy", "1", ("cpu",))
+
+    module = types.ModuleType("vdreid_fake_backend")
+    module.FakeBackend = FakeBackend
+    monkeypatch.setitem(sys.modules, "vdreid_fake_backend", module)
+    ep = md.EntryPoint("fake", "vdreid_fake_backend:FakeBackend", registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "registered", lambda: {"fake": ep})
+    info, status = registry.probe("fake")
+    assert status == "ok" and info == registry.BackendInfo("fake", "numpy", "1", ("cpu",))
