@@ -1,0 +1,169 @@
+"""Run configurations: pydantic models, TOML files and CLI overrides.
+
+A run is described by one :class:`TrainConfig` (or :class:`EvalConfig`).
+Values come, in increasing priority, from the model's defaults, the
+preset's recipe, a TOML file (``--config``), and ``--set section.key=value``
+overrides or dedicated CLI flags. Validation errors are re-raised as one
+ConfigError naming each offending field, the value received and what is
+allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vdreid.errors import ConfigError
+from vdreid.optim import OptimConfig, get_optim_preset
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AugmentConfig(_Frozen):
+    """Host-side augmentation (numpy, vdreid.data.transforms)."""
+
+    flip: float = Field(0.5, ge=0, le=1, description="horizontal flip probability")
+    pad: int = Field(0, ge=0, description="zero padding before a random crop back to size; 0 = off")
+    erasing: float = Field(0.0, ge=0, le=1, description="random erasing probability")
+    grey: float = Field(0.0, ge=0, le=1, description="random greyscale probability (visible images)")
+    channel: float = Field(0.0, ge=0, le=1, description="random channel augmentation probability")
+
+
+class ProtocolConfig(_Frozen):
+    """Which evaluation protocol to run (PROTOCOLS.md)."""
+
+    mode: Literal["all", "indoor"] = "all"
+    shots: Literal[1, 10] = 1
+    sampler: Literal["official", "agw"] = "official"
+    direction: Literal["v2t", "t2v", "ir2vis", "vis2ir"] | None = None
+    trials: int = Field(10, ge=1, le=10)
+    distance: Literal["euclidean", "cosine"] | None = None
+    rerank: bool = False
+    flip: bool = False
+
+
+class TrainConfig(_Frozen):
+    backend: str = "torch"
+    preset: Literal["official", "paper", "msport", "tiny"] = "tiny"
+    dataset: Literal["sysu", "regdb", "llcm", "manifest"] = "sysu"
+    root: Path = Path("data/sysu")
+    trial: int | None = Field(None, ge=1, le=10, description="RegDB trial (1..10)")
+    out: Path = Path("runs/latest")
+    device: str | None = None
+    seed: int = 1
+    epochs: int = Field(600, ge=1)
+    ids_per_batch: int = Field(16, ge=2, description="P identities per batch")
+    instances: int = Field(4, ge=1, description="K images per identity and modality")
+    log_interval: int = Field(10, ge=1, description="steps between loss fetches")
+    checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints")
+    validate_every: int = Field(0, ge=0, description="epochs between validation runs; 0 = never")
+    pretrained: Path | None = None
+    amp: bool = True
+    compile: bool = False
+    deterministic: bool = False
+    sync_bn: bool = False
+    cache_dir: Path | None = None
+    optim: OptimConfig = OptimConfig()
+    augment: AugmentConfig = AugmentConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
+
+
+# The recipe each preset starts from (METHOD.md sections 3 and 5), before the
+# user's file and overrides. Only fields that differ from the defaults.
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "official": {"epochs": 600, "ids_per_batch": 16, "instances": 4},
+    "paper": {"epochs": 600, "ids_per_batch": 16, "instances": 4},
+    "msport": {
+        "epochs": 80,
+        "ids_per_batch": 8,
+        "instances": 4,
+        "augment": {"flip": 0.5, "erasing": 0.5, "grey": 0.5},
+    },
+    "tiny": {"epochs": 12, "ids_per_batch": 8, "instances": 2, "log_interval": 5, "checkpoint_every": 4},
+}
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["optim.lr=1e-3", "epochs=3"]`` -> nested dict. Values parse as JSON
+    when they can (numbers, booleans, lists), else stay strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not KEY=VALUE (for example optim.lr=1e-3)")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} sets a field inside {p!r}, which is a value")
+        node[leaf] = value
+    return out
+
+
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; pass an existing .toml file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def validate(model: type[BaseModel], data: Mapping[str, Any], source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            field = ".".join(str(p) for p in e["loc"]) or "(root)"
+            got = e.get("input")
+            problems.append(f"{field}: {e['msg']} (got {got!r})")
+        raise ConfigError(f"invalid {source}: " + "; ".join(problems)) from None
+
+
+def resolve_train_config(
+    file: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """Defaults <- preset recipe <- TOML file <- overrides."""
+    user = merge(read_toml(file) if file else {}, overrides or {})
+    preset = user.get("preset", TrainConfig.model_fields["preset"].default)
+    if preset not in TRAIN_PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; expected one of {sorted(TRAIN_PRESETS)}")
+    recipe = merge(TRAIN_PRESETS[preset], {"optim": get_optim_preset(preset).model_dump()})
+    return validate(TrainConfig, merge(recipe, user), "training configuration")
+
+
+def dump_toml(cfg: BaseModel) -> str:
+    """A TOML rendering of a config (for the run folder), readable back by --config."""
+    return _toml_table(json.loads(cfg.model_dump_json(exclude_none=True)), prefix="")
+
+
+def _toml_table(data: Mapping[str, Any], prefix: str) -> str:
+    lines, tables = [], []
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            tables.append(_toml_table(v, f"{prefix}{k}."))
+        else:
+            lines.append(f"{k} = {json.dumps(v)}")
+    head = f"[{prefix[:-1]}]\n" if prefix and lines else ""
+    return head + "\n".join(lines) + ("\n" if lines else "") + "".join("\n" + t for t in tables)
