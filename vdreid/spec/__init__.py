@@ -1,0 +1,99 @@
+"""What the network IS: frozen nodes, builders, presets, the parameter table.
+
+Typical use::
+
+    spec = get_preset("official", num_classes=395)
+    table = param_table(spec)          # canonical name -> ParamInfo
+    state = init_state(spec, seed=1)   # canonical name -> float32 array
+"""
+
+from __future__ import annotations
+
+from vdreid.spec.builders import (
+    classifier,
+    feature_recipe,
+    grey,
+    head_mlp,
+    mvd_branch,
+    mvd_paths,
+    resnet,
+)
+from vdreid.spec.init import init_state
+from vdreid.spec.model import (
+    PATH_NAMES,
+    PATH_OUTPUTS,
+    GreySpec,
+    InputSpec,
+    ModelSpec,
+    PathSpec,
+    TestFeatureSpec,
+    canonical_json,
+    spec_from_json,
+    spec_hash,
+)
+from vdreid.spec.nodes import (
+    BasicBlock,
+    BatchNorm,
+    BNNeck,
+    BottleneckBlock,
+    Branch,
+    ChannelAttention,
+    Classifier,
+    Conv,
+    Downsample,
+    HeadMLP,
+    Init,
+    Linear,
+    Pool,
+    ResNet,
+    Stage,
+    Stem,
+)
+from vdreid.spec.params import ParamInfo, count_params, param_table, running_names
+from vdreid.spec.preprocess import preprocess, to_grey
+from vdreid.spec.presets import PRESETS, get_preset
+
+__all__ = [
+    "PATH_NAMES",
+    "PATH_OUTPUTS",
+    "PRESETS",
+    "BasicBlock",
+    "BatchNorm",
+    "BNNeck",
+    "BottleneckBlock",
+    "Branch",
+    "ChannelAttention",
+    "Classifier",
+    "Conv",
+    "Downsample",
+    "GreySpec",
+    "HeadMLP",
+    "Init",
+    "InputSpec",
+    "Linear",
+    "ModelSpec",
+    "ParamInfo",
+    "PathSpec",
+    "Pool",
+    "ResNet",
+    "Stage",
+    "Stem",
+    "TestFeatureSpec",
+    "canonical_json",
+    "classifier",
+    "count_params",
+    "feature_recipe",
+    "get_preset",
+    "grey",
+    "head_mlp",
+    "init_state",
+    "mvd_branch",
+    "mvd_paths",
+    "param_table",
+    "preprocess",
+    "resnet",
+    "running_names",
+    "spec_from_json",
+    "spec_hash",
+    "to_grey",
+]

@@ -1,0 +1,222 @@
+"""Builders: small functions that assemble nodes into networks.
+
+Init rules follow docs/method.md ("Initial weights"): ResNet convs
+kaiming-normal fan_out, BN scale 1 shift 0; head Linears kaiming-normal
+fan_out, head BN scale N(1, 0.02); classifier Linears N(0, 0.001);
+classifier BN and BNNeck scale 1; channel attention 0; every bias 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+from vdreid.errors import SpecError
+from vdreid.spec.model import GreySpec, PathSpec, TestFeatureSpec
+from vdreid.spec.nodes import (
+    KAIMING_FAN_OUT,
+    BasicBlock,
+    BatchNorm,
+    BNNeck,
+    BottleneckBlock,
+    Branch,
+    ChannelAttention,
+    Classifier,
+    Conv,
+    Downsample,
+    HeadMLP,
+    Linear,
+    Pool,
+    ResNet,
+    Stage,
+    Stem,
+    normal,
+)
+
+#: depth -> (block kind, blocks per stage)
+RESNET_LAYOUTS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+}
+EXPANSION = {"basic": 1, "bottleneck": 4}
+CLASSIFIER_INIT = normal(0.0, 0.001)
+HEAD_BN_SCALE_INIT = normal(1.0, 0.02)
+
+
+def _block(kind: str, cin: int, planes: int, stride: int):
+    out = planes * EXPANSION[kind]
+    down = None
+    if stride != 1 or cin != out:
+        down = Downsample(
+            conv=Conv(in_channels=cin, out_channels=out, kernel=1, stride=stride),
+            bn=BatchNorm(channels=out),
+        )
+    if kind == "basic":
+        return BasicBlock(
+            conv1=Conv(in_channels=cin, out_channels=planes, kernel=3, stride=stride, padding=1),
+            bn1=BatchNorm(channels=planes),
+            conv2=Conv(in_channels=planes, out_channels=planes, kernel=3, padding=1),
+            bn2=BatchNorm(channels=planes),
+            downsample=down,
+        )
+    return BottleneckBlock(
+        conv1=Conv(in_channels=cin, out_channels=planes, kernel=1),
+        bn1=BatchNorm(channels=planes),
+        conv2=Conv(in_channels=planes, out_channels=planes, kernel=3, stride=stride, padding=1),
+        bn2=BatchNorm(channels=planes),
+        conv3=Conv(in_channels=planes, out_channels=out, kernel=1),
+        bn3=BatchNorm(channels=out),
+        downsample=down,
+    )
+
+
+def resnet(
+    depth: int = 50,
+    *,
+    width: float = 1.0,
+    last_stride: int = 1,
+    cam_positions: Sequence[int] = (),
+    in_channels: int = 3,
+) -> ResNet:
+    """A torchvision-layout ResNet trunk with global average pooling.
+
+    width scales every channel count (64 * width at the stem);
+    cam_positions k in 1..4 put channel attention on the input of layer k.
+    """
+    if depth not in RESNET_LAYOUTS:
+        raise SpecError(
+            f"resnet depth {depth} is not supported; use one of {sorted(RESNET_LAYOUTS)}"
+        )
+    base = round(64 * width)
+    if base < 1:
+        raise SpecError(f"resnet width {width} leaves {base} stem channels; use width >= 1/64")
+    if last_stride not in (1, 2):
+        raise SpecError(f"last_stride must be 1 or 2, got {last_stride}")
+    bad = [k for k in cam_positions if k not in (1, 2, 3, 4)]
+    if bad:
+        raise SpecError(f"cam_positions {list(cam_positions)} has {bad}; positions are stages 1..4")
+    kind, counts = RESNET_LAYOUTS[depth]
+    stem = Stem(
+        conv=Conv(in_channels=in_channels, out_channels=base, kernel=7, stride=2, padding=3),
+        bn=BatchNorm(channels=base),
+        pool=Pool(kind="max", kernel=3, stride=2, padding=1),
+    )
+    stages, cin = [], base
+    for k, count in enumerate(counts, start=1):
+        planes = base * 2 ** (k - 1)
+        stride = 1 if k == 1 else (last_stride if k == 4 else 2)
+        attention = ChannelAttention(channels=cin) if k in cam_positions else None
+        blocks = []
+        for i in range(count):
+            blocks.append(_block(kind, cin, planes, stride if i == 0 else 1))
+            cin = planes * EXPANSION[kind]
+        stages.append(Stage(attention=attention, blocks=tuple(blocks)))
+    return ResNet(
+        depth=depth,
+        width=width,
+        last_stride=last_stride,
+        stem=stem,
+        stages=tuple(stages),
+        pool=Pool(kind="global_avg"),
+    )
+
+
+def bnneck(channels: int, *, shift_trainable: bool) -> BNNeck:
+    return BNNeck(bn=BatchNorm(channels=channels, shift_trainable=shift_trainable))
+
+
+def head_mlp(in_features: int, hidden: Sequence[int], out_features: int) -> HeadMLP:
+    """Linear(in, h1) BN ReLU ... Linear(h_last, out): kaiming fan_out, BN scale N(1, 0.02)."""
+    dims = [in_features, *hidden, out_features]
+    linears = tuple(
+        Linear(in_features=a, out_features=b, init=KAIMING_FAN_OUT) for a, b in pairwise(dims)
+    )
+    norms = tuple(BatchNorm(channels=h, scale_init=HEAD_BN_SCALE_INIT) for h in hidden)
+    return HeadMLP(linears=linears, norms=norms)
+
+
+def classifier(
+    in_features: int, num_classes: int, *, hidden: int | None = None, dropout: float = 0.0
+) -> Classifier:
+    """[Linear(in, hidden) BN LeakyReLU(0.1)] Dropout Linear(., C); Linears N(0, 0.001)."""
+    if hidden is None:
+        return Classifier(
+            dropout=dropout,
+            fc=Linear(in_features=in_features, out_features=num_classes, init=CLASSIFIER_INIT),
+        )
+    return Classifier(
+        hidden=Linear(in_features=in_features, out_features=hidden, init=CLASSIFIER_INIT),
+        norm=BatchNorm(channels=hidden),
+        dropout=dropout,
+        fc=Linear(in_features=hidden, out_features=num_classes, init=CLASSIFIER_INIT),
+    )
+
+
+def mvd_branch(
+    name: str,
+    backbone: ResNet,
+    num_classes: int,
+    *,
+    neck_shift_trainable: bool,
+    head_hidden: Sequence[int],
+    z_width: int,
+    z_hidden: int,
+    z_dropout: float,
+) -> Branch:
+    """One MVD branch: backbone, BNNeck, classifier on feat, head on feat, classifier on z."""
+    feat = backbone.out_features
+    return Branch(
+        name=name,
+        backbone=backbone,
+        neck=bnneck(feat, shift_trainable=neck_shift_trainable),
+        classifier=classifier(feat, num_classes),
+        head=head_mlp(feat, head_hidden, z_width),
+        z_classifier=classifier(z_width, num_classes, hidden=z_hidden, dropout=z_dropout),
+    )
+
+
+def mvd_paths() -> tuple[PathSpec, ...]:
+    """V on x, I on grey, S on grey then S on x (two calls: BN statistics per call)."""
+    return (
+        PathSpec(name="V", branch="V", view="x"),
+        PathSpec(name="I", branch="I", view="grey"),
+        PathSpec(name="Sg", branch="S", view="grey"),
+        PathSpec(name="Sx", branch="S", view="x"),
+    )
+
+
+GREY_VARIANTS = {
+    "official": GreySpec(
+        variant="official", coefficients=(0.2989, 0.5870, 0.1140), space="normalised"
+    ),
+    "msport": GreySpec(variant="msport", coefficients=(0.2989, 0.5870, 0.1440), space="normalised"),
+    "paper": GreySpec(variant="paper", coefficients=(0.299, 0.587, 0.114), space="pixel"),
+}
+
+TEST_FEATURE_RECIPES = {
+    "official": TestFeatureSpec(
+        recipe="official", paths=("I", "Sg", "V", "Sx"), normalise="whole", distance="euclidean"
+    ),
+    "msport": TestFeatureSpec(
+        recipe="msport",
+        paths=("I", "Sg", "V", "Sx"),
+        normalise="per_block",
+        distance="inner_product",
+    ),
+}
+
+
+def grey(variant: str) -> GreySpec:
+    if variant not in GREY_VARIANTS:
+        raise SpecError(f"unknown grey variant {variant!r}; use one of {sorted(GREY_VARIANTS)}")
+    return GREY_VARIANTS[variant]
+
+
+def feature_recipe(recipe: str) -> TestFeatureSpec:
+    if recipe not in TEST_FEATURE_RECIPES:
+        raise SpecError(
+            f"unknown test-feature recipe {recipe!r}; use one of {sorted(TEST_FEATURE_RECIPES)}"
+        )
+    return TEST_FEATURE_RECIPES[recipe]
