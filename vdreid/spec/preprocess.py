@@ -11,8 +11,8 @@ from vdreid.errors import DataError
 from vdreid.spec.model import ModelSpec
 
 
-def _channel(values: tuple[float, float, float]) -> np.ndarray:
-    return np.asarray(values, np.float32).reshape(1, 3, 1, 1)
+def _channel(values: tuple[float, float, float], dtype: np.dtype | type = np.float32) -> np.ndarray:
+    return np.asarray(values, dtype).reshape(1, 3, 1, 1)
 
 
 def preprocess(spec: ModelSpec, images: np.ndarray) -> np.ndarray:
@@ -32,7 +32,7 @@ def preprocess(spec: ModelSpec, images: np.ndarray) -> np.ndarray:
 
 
 def to_grey(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
-    """Normalised float32 NCHW -> its grey view, repeated to 3 channels.
+    """Normalised float NCHW -> its grey view (same dtype), repeated to 3 channels.
 
     space "normalised": g = sum_c k_c x_c on the normalised tensor, every
     channel = g. space "pixel": p = x * std + mean, y = sum_c k_c p_c, then
@@ -40,10 +40,10 @@ def to_grey(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise DataError(f"expected a (N, 3, H, W) batch, got shape {x.shape}; run preprocess first")
-    k = _channel(spec.grey.coefficients)
+    k = _channel(spec.grey.coefficients, x.dtype)
     if spec.grey.space == "normalised":
-        g = np.sum(x * k, axis=1, keepdims=True, dtype=np.float32)
+        g = np.sum(x * k, axis=1, keepdims=True)
         return np.repeat(g, 3, axis=1)
-    mean, std = _channel(spec.input.mean), _channel(spec.input.std)
-    y = np.sum((x * std + mean) * k, axis=1, keepdims=True, dtype=np.float32)
-    return ((y - mean) / std).astype(np.float32, copy=False)
+    mean, std = _channel(spec.input.mean, x.dtype), _channel(spec.input.std, x.dtype)
+    y = np.sum((x * std + mean) * k, axis=1, keepdims=True)
+    return (y - mean) / std

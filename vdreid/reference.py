@@ -1,0 +1,227 @@
+"""The numpy oracle: the forward pass of any ModelSpec, for tiny inputs.
+
+Backends are tested against it (same canonical state, same images -> same
+outputs). It computes in float64 and returns float32, so its own rounding
+is negligible next to a float32 backend's.
+
+Conventions a backend must match:
+- Paths run in spec order (V, I, Sg, Sx): S is called twice, grey first,
+  each call with its own batch statistics.
+- Train mode normalises with the batch mean and the BIASED batch variance,
+  and updates running statistics the torch way:
+  mean <- (1 - m) mean + m batch_mean, var <- (1 - m) var + m unbiased_var,
+  with m = BatchNorm.momentum (0.1). S's statistics are updated twice per
+  step (after Sg, then after Sx).
+- Dropout is the identity here; backends switch it off for parity tests.
+- test_feature (eval only) follows spec.test_feature; an L2 normalisation
+  divides by max(norm, 1e-12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from vdreid.checkpoint import check_state
+from vdreid.errors import DataError
+from vdreid.spec.model import ModelSpec, TestFeatureSpec
+from vdreid.spec.nodes import (
+    BasicBlock,
+    BatchNorm,
+    BottleneckBlock,
+    Branch,
+    Classifier,
+    Conv,
+    Linear,
+    ResNet,
+)
+from vdreid.spec.params import param_table
+from vdreid.spec.preprocess import to_grey
+
+NORM_EPS = 1e-12
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """NCHW x OIHW cross-correlation via a strided window view and one tensordot."""
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    k = w.shape[2]
+    windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]  # N C Ho Wo k k
+    return np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+
+
+def max_pool(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
+    if padding:
+        x = np.pad(
+            x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf
+        )
+    return sliding_window_view(x, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride].max(
+        axis=(4, 5)
+    )
+
+
+def channel_attention(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """DANet CAM: softmax over rows of (rowmax(E) - E), E = X X^T; Y = s * (A X) + X."""
+    n, c, h, w = x.shape
+    flat = x.reshape(n, c, h * w)
+    energy = flat @ flat.transpose(0, 2, 1)
+    energy = energy.max(axis=-1, keepdims=True) - energy
+    attn = np.exp(energy - energy.max(axis=-1, keepdims=True))
+    attn /= attn.sum(axis=-1, keepdims=True)
+    return scale.reshape(()) * (attn @ flat).reshape(n, c, h, w) + x
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), NORM_EPS)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+class _Runner:
+    """Reads canonical tensors (as float64) and keeps train-mode running statistics."""
+
+    def __init__(self, state: Mapping[str, np.ndarray], train: bool) -> None:
+        self.state = {k: np.asarray(v, np.float64) for k, v in state.items()}
+        self.train = train
+        self.running: dict[str, np.ndarray] = {}
+        self.used: set[str] = set()
+        self.outputs: dict[str, np.ndarray] = {}
+
+    def p(self, name: str) -> np.ndarray:
+        self.used.add(name)
+        return self.running.get(name, self.state[name])
+
+    def conv(self, node: Conv, name: str, x: np.ndarray) -> np.ndarray:
+        y = conv2d(x, self.p(f"{name}.weight"), node.stride, node.padding)
+        return y + self.p(f"{name}.bias").reshape(1, -1, 1, 1) if node.bias else y
+
+    def linear(self, node: Linear, name: str, x: np.ndarray) -> np.ndarray:
+        y = x @ self.p(f"{name}.weight").T
+        return y + self.p(f"{name}.bias") if node.bias else y
+
+    def bn(self, node: BatchNorm, name: str, x: np.ndarray) -> np.ndarray:
+        axes = (0, 2, 3) if x.ndim == 4 else (0,)
+        shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+        mean, var = self.p(f"{name}.mean"), self.p(f"{name}.var")
+        if self.train:
+            count = x.size // x.shape[1]
+            if count < 2:
+                raise DataError(
+                    f"train-mode batch norm {name} needs more than 1 value per channel, got {x.shape}"
+                )
+            mean_b, var_b = x.mean(axis=axes), x.var(axis=axes)
+            m = node.momentum
+            self.running[f"{name}.mean"] = (1 - m) * mean + m * mean_b
+            self.running[f"{name}.var"] = (1 - m) * var + m * var_b * count / (count - 1)
+            mean, var = mean_b, var_b
+        y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + node.eps)
+        return y * self.p(f"{name}.scale").reshape(shape) + self.p(f"{name}.shift").reshape(shape)
+
+    def block(self, node: BasicBlock | BottleneckBlock, name: str, x: np.ndarray) -> np.ndarray:
+        y = relu(self.bn(node.bn1, f"{name}.bn1", self.conv(node.conv1, f"{name}.conv1", x)))
+        y = self.bn(node.bn2, f"{name}.bn2", self.conv(node.conv2, f"{name}.conv2", y))
+        if isinstance(node, BottleneckBlock):
+            y = self.bn(node.bn3, f"{name}.bn3", self.conv(node.conv3, f"{name}.conv3", relu(y)))
+        shortcut = x
+        if node.downsample is not None:
+            ds = node.downsample
+            shortcut = self.bn(
+                ds.bn, f"{name}.downsample.bn", self.conv(ds.conv, f"{name}.downsample.conv", x)
+            )
+        return relu(y + shortcut)
+
+    def resnet(self, node: ResNet, name: str, x: np.ndarray) -> np.ndarray:
+        stem = node.stem
+        y = relu(self.bn(stem.bn, f"{name}.bn1", self.conv(stem.conv, f"{name}.conv1", x)))
+        y = max_pool(y, stem.pool.kernel, stem.pool.stride, stem.pool.padding)
+        for k, stage in enumerate(node.stages, start=1):
+            if stage.attention is not None:
+                y = channel_attention(y, self.p(f"{name}.cam{k}.attn_scale"))
+            for i, block in enumerate(stage.blocks):
+                y = self.block(block, f"{name}.layer{k}.{i}", y)
+        return y.mean(axis=(2, 3))  # global average pool
+
+    def classifier(self, node: Classifier, name: str, x: np.ndarray) -> np.ndarray:
+        if node.hidden is not None:
+            x = self.linear(node.hidden, f"{name}.hidden", x)
+            if node.norm is not None:
+                x = self.bn(node.norm, f"{name}.bn", x)
+            x = np.where(x >= 0, x, node.negative_slope * x)
+        return self.linear(node.fc, f"{name}.fc", x)  # dropout: identity in the oracle
+
+    def branch(self, node: Branch, x: np.ndarray) -> dict[str, np.ndarray]:
+        b = node.name
+        pooled = self.resnet(node.backbone, f"{b}.backbone", x)
+        feat = pooled if node.neck is None else self.bn(node.neck.bn, f"{b}.neck.bn", pooled)
+        z = feat
+        last = len(node.head.linears)
+        for j, lin in enumerate(node.head.linears, start=1):
+            z = self.linear(lin, f"{b}.head.fc{j}", z)
+            if j < last:
+                z = relu(self.bn(node.head.norms[j - 1], f"{b}.head.bn{j}", z))
+        return {
+            "global": pooled,
+            "feat": feat,
+            "logits": self.classifier(node.classifier, f"{b}.classifier", feat),
+            "z": z,
+            "z_logits": self.classifier(node.z_classifier, f"{b}.z_classifier", z),
+        }
+
+
+def compose_test_feature(recipe: TestFeatureSpec, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The retrieval feature from eval outputs, following ``recipe``."""
+    blocks = [np.asarray(outputs[f"{p}.feat"], np.float64) for p in recipe.paths]
+    if recipe.normalise == "per_block":
+        return np.concatenate([l2_normalise(b) for b in blocks], axis=1)
+    return l2_normalise(np.concatenate(blocks, axis=1))
+
+
+def _run(
+    spec: ModelSpec, state: Mapping[str, np.ndarray], images: np.ndarray, train: bool
+) -> _Runner:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] != 3 or not np.issubdtype(images.dtype, np.floating):
+        raise DataError(
+            f"expected normalised float NCHW images (N, 3, H, W), got {images.dtype} {images.shape}; "
+            "run vdreid.spec.preprocess on uint8 NHWC batches first"
+        )
+    table = param_table(spec)
+    check_state(table, state, source="the state given to the reference forward")
+    runner = _Runner(state, train)
+    x = images.astype(np.float64)
+    views = {"x": x, "grey": to_grey(spec, x)}
+    for path in spec.paths:
+        for key, value in runner.branch(spec.branch(path.branch), views[path.view]).items():
+            runner.outputs[f"{path.name}.{key}"] = value
+    if not train:
+        runner.outputs["test_feature"] = compose_test_feature(spec.test_feature, runner.outputs)
+    assert runner.used == set(table), "the oracle and param_table disagree on names"
+    return runner
+
+
+def _float32(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+
+
+def reference_forward(
+    spec: ModelSpec, state: Mapping[str, np.ndarray], images: np.ndarray, *, train: bool = False
+) -> dict[str, np.ndarray]:
+    """Outputs ``"{path}.{name}"`` (+ ``test_feature`` in eval mode), float32.
+
+    ``images``: normalised float NCHW (see vdreid.spec.preprocess).
+    ``state``: every param_table tensor, nothing else (CheckpointError otherwise).
+    """
+    return _float32(_run(spec, state, images, train).outputs)
+
+
+def reference_forward_with_stats(
+    spec: ModelSpec, state: Mapping[str, np.ndarray], images: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Train-mode outputs and the running statistics after the step
+    (canonical ``*.mean`` / ``*.var`` names, every one in param_table)."""
+    runner = _run(spec, state, images, True)
+    return _float32(runner.outputs), _float32(runner.running)
