@@ -11,6 +11,7 @@ import typer
 from vdreid import __version__
 from vdreid.cli import backends as backends_cmd
 from vdreid.cli import doctor as doctor_cmd
+from vdreid.cli import model as model_cmd
 
 app = typer.Typer(
     name="vdreid",
@@ -22,6 +23,7 @@ app = typer.Typer(
 
 app.command("backends")(backends_cmd.backends)
 app.command("doctor")(doctor_cmd.doctor)
+app.add_typer(model_cmd.app, name="model")
 
 
 def _version(value: bool) -> None:
