@@ -11,11 +11,11 @@ allowed.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vdreid.errors import ConfigError
@@ -32,7 +32,9 @@ class AugmentConfig(_Frozen):
     flip: float = Field(0.5, ge=0, le=1, description="horizontal flip probability")
     pad: int = Field(0, ge=0, description="zero padding before a random crop back to size; 0 = off")
     erasing: float = Field(0.0, ge=0, le=1, description="random erasing probability")
-    grey: float = Field(0.0, ge=0, le=1, description="random greyscale probability (visible images)")
+    grey: float = Field(
+        0.0, ge=0, le=1, description="random greyscale probability (visible images)"
+    )
     channel: float = Field(0.0, ge=0, le=1, description="random channel augmentation probability")
 
 
@@ -42,7 +44,9 @@ class ProtocolConfig(_Frozen):
     mode: Literal["all", "indoor"] = "all"
     shots: Literal[1, 10] = 1
     sampler: Literal["official", "agw"] = "official"
-    direction: Literal["v2t", "t2v", "ir2vis", "vis2ir"] | None = None
+    direction: Literal["v2t", "t2v"] | None = Field(
+        None, description="v2t: visible queries, t2v: infrared queries; None = the dataset default"
+    )
     trials: int = Field(10, ge=1, le=10)
     distance: Literal["euclidean", "cosine"] | None = None
     rerank: bool = False
@@ -86,7 +90,13 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "instances": 4,
         "augment": {"flip": 0.5, "erasing": 0.5, "grey": 0.5},
     },
-    "tiny": {"epochs": 12, "ids_per_batch": 8, "instances": 2, "log_interval": 5, "checkpoint_every": 4},
+    "tiny": {
+        "epochs": 12,
+        "ids_per_batch": 8,
+        "instances": 2,
+        "log_interval": 5,
+        "checkpoint_every": 4,
+    },
 }
 
 
@@ -115,7 +125,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():
-        out[k] = merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        out[k] = (
+            merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        )
     return out
 
 
@@ -124,7 +136,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; pass an existing .toml file") from None
+        raise ConfigError(
+            f"config file {path} does not exist; pass an existing .toml file"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
