@@ -89,7 +89,12 @@ class Backend(Protocol):
         """The array primitives the core's loss math runs on."""
 
     def build(self, spec: Any, *, device: str | None = None) -> Any:
-        """Interpret a ModelSpec into a framework model (an opaque handle)."""
+        """Interpret a ModelSpec into a framework model (an opaque handle).
+        Weights are placeholders until :meth:`set_state` loads some."""
+
+    def state_shapes(self, spec: Any) -> dict[str, tuple[int, ...]]:
+        """Canonical name -> shape of the state :meth:`build` would hold,
+        found without allocating the weights (cheap for ResNet-50 presets)."""
 
     def get_state(self, model: Any) -> dict[str, np.ndarray]:
         """Model state keyed by canonical names (param_table keys)."""
@@ -98,16 +103,22 @@ class Backend(Protocol):
         """Load canonical state; strict: any mismatch raises CheckpointError."""
 
     def forward(self, model: Any, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
-        """Named outputs for normalised float32 NCHW images."""
+        """Named outputs for normalised float32 NCHW images. ``train=True``:
+        batch statistics (running statistics updated) and dropout off."""
 
     def features(self, model: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         """Test features for uint8 NHWC images (eval mode, the spec's recipe)."""
 
     def trainer(self, model: Any, loss_spec: Any, optim: Any, **options: Any) -> Trainer:
-        """A Trainer for ``model`` with the given loss and optimiser config."""
+        """A Trainer for ``model`` with the given loss and optimiser config.
+        Options every backend takes: ``amp`` (reduced precision where the
+        device supports it), ``dropout`` (False for parity runs), ``seed``."""
 
-    def export(self, model: Any, fmt: str, path: str, *, example: np.ndarray) -> ExportReport:
-        """Write the feature extractor to ``path`` and verify it."""
+    def export(
+        self, model: Any, fmt: str, path: str, *, example: np.ndarray, tolerance: float = 1e-4
+    ) -> ExportReport:
+        """Write the feature extractor to ``path``, run it in its runtime on
+        ``example`` (normalised float32 NCHW) and compare with the eager model."""
 
 
 def registered() -> dict[str, md.EntryPoint]:

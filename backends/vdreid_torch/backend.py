@@ -1,23 +1,82 @@
-"""The torch Backend: the object the entry point names."""
+"""The torch Backend: the object the entry point names. Each method hands
+over to the module that does the work (build, names, infer, train, export)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 import torch
 
-from vdreid.backend import BackendInfo
+from vdreid.backend import BackendInfo, ExportReport
+from vdreid.errors import ConfigError
+from vdreid.spec import ModelSpec
+from vdreid_torch import export as export_mod
+from vdreid_torch import infer, names
+from vdreid_torch.build import MVDModel, build_model
+from vdreid_torch.device import resolve_device, visible_devices
 from vdreid_torch.ops import TorchOps
+from vdreid_torch.train import TorchTrainer
 
-
-def visible_devices() -> tuple[str, ...]:
-    cuda = tuple(f"cuda:{i}" for i in range(torch.cuda.device_count())) if torch.cuda.is_available() else ()
-    return ("cpu", *cuda)
+#: an ONNX export must reproduce the eager features to this (max abs diff)
+DEFAULT_EXPORT_TOLERANCE = 1e-4
 
 
 class TorchBackend:
     name = "torch"
+    export_formats = export_mod.FORMATS
 
     def info(self) -> BackendInfo:
         return BackendInfo(self.name, "torch", torch.__version__, visible_devices())
 
     def ops(self) -> TorchOps:
         return TorchOps()
+
+    def build(self, spec: ModelSpec, *, device: str | None = None) -> MVDModel:
+        """A model with zeroed weights on ``device`` (default: CUDA if present);
+        load weights with :meth:`set_state`."""
+        return build_model(spec, resolve_device(device))
+
+    def state_shapes(self, spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+        """Canonical name -> shape of what a built model holds, read from a
+        model built on torch's meta device (no memory, instant for ResNet-50)."""
+        sd = build_model(spec, "meta").state_dict()
+        return {n: tuple(sd[key].shape) for n, key in names.torch_keys(spec).items()}
+
+    def get_state(self, model: MVDModel) -> dict[str, np.ndarray]:
+        return names.get_state(model, model.spec)
+
+    def set_state(self, model: MVDModel, state: Mapping[str, np.ndarray]) -> None:
+        names.set_state(model, model.spec, state)
+
+    def forward(
+        self, model: MVDModel, images: np.ndarray, *, train: bool = False
+    ) -> dict[str, np.ndarray]:
+        return infer.forward(model, images, train=train)
+
+    def features(self, model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        return infer.features(model, images, batch_size=batch_size)
+
+    def trainer(self, model: MVDModel, loss_spec: Any, optim: Any, **options: Any) -> TorchTrainer:
+        """Options: amp, compile, dropout, seed, deterministic (see TorchTrainer)."""
+        known = {"amp", "compile", "dropout", "seed", "deterministic"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"the torch trainer does not take the option(s) {unknown}; it takes {sorted(known)}"
+            )
+        return TorchTrainer(model, loss_spec, optim, **options)
+
+    def export(
+        self,
+        model: MVDModel,
+        fmt: str,
+        path: str,
+        *,
+        example: np.ndarray,
+        tolerance: float = DEFAULT_EXPORT_TOLERANCE,
+    ) -> ExportReport:
+        """ONNX (opset 18) of the feature extractor, verified with onnxruntime.
+        See vdreid_torch.export for the input contract."""
+        return export_mod.export_model(model, fmt, path, example=example, tolerance=tolerance)

@@ -19,7 +19,9 @@ class TorchOps:
         return t.to(self.dtype) if t.is_floating_point() else t
 
     def to_numpy(self, x: torch.Tensor) -> np.ndarray:
-        return x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
+        return (
+            x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
+        )
 
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.dtype) if x.dtype == torch.bool else x
@@ -42,7 +44,9 @@ class TorchOps:
     def abs(self, x: torch.Tensor) -> torch.Tensor:
         return torch.abs(x)
 
-    def clip(self, x: torch.Tensor, lo: float | None = None, hi: float | None = None) -> torch.Tensor:
+    def clip(
+        self, x: torch.Tensor, lo: float | None = None, hi: float | None = None
+    ) -> torch.Tensor:
         return torch.clamp(x, lo, hi)
 
     def where(self, cond: torch.Tensor, a, b) -> torch.Tensor:
@@ -54,7 +58,9 @@ class TorchOps:
     def sum(self, x: torch.Tensor, axis: int | None = None, keepdims: bool = False) -> torch.Tensor:
         return x.sum() if axis is None else x.sum(dim=axis, keepdim=keepdims)
 
-    def mean(self, x: torch.Tensor, axis: int | None = None, keepdims: bool = False) -> torch.Tensor:
+    def mean(
+        self, x: torch.Tensor, axis: int | None = None, keepdims: bool = False
+    ) -> torch.Tensor:
         return x.mean() if axis is None else x.mean(dim=axis, keepdim=keepdims)
 
     def max(self, x: torch.Tensor, axis: int | None = None, keepdims: bool = False) -> torch.Tensor:

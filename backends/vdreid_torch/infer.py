@@ -1,0 +1,69 @@
+"""Inference: named outputs for parity checks and batched test features."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vdreid.errors import DataError
+from vdreid_torch.build import MVDModel
+
+
+def _device(model: MVDModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+def forward(model: MVDModel, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
+    """Every output for normalised float32 NCHW images, as numpy.
+
+    ``train=True`` normalises with batch statistics and updates the running
+    statistics, as a training step does, with dropout off so that the
+    result is deterministic (the oracle's convention); the model's own
+    dropout setting is restored afterwards.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] != 3 or not np.issubdtype(images.dtype, np.floating):
+        raise DataError(
+            f"expected normalised float32 images (N, 3, H, W), got {images.dtype} {images.shape}; "
+            "run vdreid.spec.preprocess on uint8 NHWC batches first"
+        )
+    x = torch.as_tensor(images, dtype=torch.float32, device=_device(model))
+    was_training = model.training
+    dropout = [m.dropout_on for m in model.classifiers()]
+    model.train(train)
+    model.set_dropout(False)
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        model.train(was_training)
+        for m, on in zip(model.classifiers(), dropout, strict=True):
+            m.dropout_on = on
+    return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+
+def features(model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """Test features (the spec's recipe, eval mode) for uint8 NHWC images."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise DataError(
+            f"expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}; "
+            "decode to RGB uint8 and stack into one NHWC batch"
+        )
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    chunks = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+                x = model.views.normalise(batch.to(device, non_blocking=True))
+                chunks.append(model.test_feature(x).float())  # stays on the device
+    finally:
+        model.train(was_training)
+    if not chunks:
+        return np.zeros((0, model.spec.feature_dim), np.float32)
+    return torch.cat(chunks).cpu().numpy()

@@ -1,0 +1,236 @@
+"""The torch Trainer: device-side preprocessing, the core's objective, Adam.
+
+One step: uint8 NHWC batch -> device -> normalise (spec mean/std) -> the
+model's paths (grey views made on the device) -> ``vdreid.losses.objective``
+with TorchOps -> backward -> Adam. Loss terms stay on the device, summed
+until :meth:`TorchTrainer.metrics` fetches their mean: no host
+synchronisation per step.
+
+Adam is ``torch.optim.Adam(weight_decay=wd)``: L2 added to the gradient
+before the moments, as vdreid.optim specifies. Two parameter groups
+(backbone, head) get their learning rates from ``vdreid.optim.lr_at``.
+Frozen tensors (param_table ``trainable=False``) are not given to Adam.
+Every trainable tensor is stepped every step (a missing gradient counts as
+zero, as in MindSpore), so one step counter serves them all.
+
+State exchanged with :meth:`state`/:meth:`load` (shared by all backends):
+canonical model tensors, ``optim/m/<name>`` and ``optim/v/<name>`` (Adam
+moments, float32) for every trainable tensor, ``optim/step`` (int64).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from vdreid.checkpoint import check_state, model_state, namespace_state
+from vdreid.errors import CheckpointError, DataError
+from vdreid.losses import LossSpec, objective
+from vdreid.losses.objective import check_outputs
+from vdreid.optim import OptimConfig, lr_at, param_group
+from vdreid.spec import PATH_OUTPUTS, param_table
+from vdreid_torch import names
+from vdreid_torch.build import MVDModel
+from vdreid_torch.ops import TorchOps
+
+OPTIM = "optim"
+
+
+def trainable_names(model: MVDModel) -> list[str]:
+    """Canonical names Adam updates, in param_table order."""
+    return [n for n, info in param_table(model.spec).items() if info.trainable and not info.running]
+
+
+def optim_keys(name: str) -> tuple[str, str]:
+    return f"{OPTIM}/m/{name}", f"{OPTIM}/v/{name}"
+
+
+class TorchTrainer:
+    """Implements vdreid.backend.Trainer for a model from build.build_model.
+
+    Options: ``amp`` bf16 autocast (CUDA only; CPU always computes fp32),
+    ``compile`` wraps forward + loss in torch.compile, ``dropout=False``
+    switches the classifiers' dropout off (parity runs against the oracle),
+    ``seed`` seeds torch's generator (dropout) for reproducible CPU runs,
+    ``deterministic`` asks torch for deterministic kernels.
+    """
+
+    def __init__(
+        self,
+        model: MVDModel,
+        loss_spec: LossSpec,
+        optim: OptimConfig,
+        *,
+        amp: bool = True,
+        compile: bool = False,
+        dropout: bool = True,
+        seed: int | None = None,
+        deterministic: bool = False,
+    ):
+        self.model = model
+        self.spec = model.spec
+        self.loss_spec = loss_spec
+        self.optim_config = optim
+        self.device = next(model.parameters()).device
+        self.cuda = self.device.type == "cuda"
+        self.amp = amp and self.cuda
+        self.ops = TorchOps(self.device)
+        check_outputs(loss_spec, [f"{p.name}.{o}" for p in self.spec.paths for o in PATH_OUTPUTS])
+        if seed is not None:
+            torch.manual_seed(seed)
+        if deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        elif self.cuda:
+            torch.backends.cudnn.benchmark = True
+        if self.cuda:
+            self.model.to(memory_format=torch.channels_last)
+        model.set_dropout(dropout)
+
+        keys = names.torch_keys(self.spec)
+        self.names = trainable_names(model)
+        self.params = {n: model.get_parameter(keys[n]) for n in self.names}
+        for p in self.params.values():
+            p.requires_grad_(True)
+        groups = {"backbone": [], "head": []}
+        for n in self.names:
+            groups[param_group(n)].append(self.params[n])
+        self.fused = self.cuda
+        self.optimizer = torch.optim.Adam(
+            [{"params": ps, "name": g} for g, ps in groups.items() if ps],
+            lr=optim.lr,
+            betas=optim.betas,
+            eps=optim.eps,
+            weight_decay=optim.weight_decay,
+            fused=self.fused or None,
+        )
+        self.steps = 0
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._forward_loss = torch.compile(self._loss_terms) if compile else self._loss_terms
+        self.set_epoch(0)
+
+    # -- schedule -----------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.optim_config, epoch, group["name"])
+
+    def learning_rates(self) -> dict[str, float]:
+        return {g["name"]: float(g["lr"]) for g in self.optimizer.param_groups}
+
+    # -- one step -----------------------------------------------------------
+    def _loss_terms(
+        self, images: torch.Tensor, labels: torch.Tensor, modality: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        x = self.model.views.normalise(images)
+        if self.cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            outputs = self.model(x)
+        outputs = {k: v.float() for k, v in outputs.items()}  # the loss math runs in fp32
+        return objective(self.ops, self.loss_spec, outputs, labels, modality)
+
+    def _device_batch(self, batch: Mapping[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+        images, labels, modality = (np.asarray(batch[k]) for k in ("images", "labels", "modality"))
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise DataError(
+                f"a training batch's images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}; "
+                "the data pipeline yields decoded RGB uint8 NHWC batches"
+            )
+        n, c = len(images), self.spec.num_classes
+        if labels.shape != (n,) or modality.shape != (n,):
+            raise DataError(
+                f"labels and modality must have shape ({n},) for {n} images, got {labels.shape} and {modality.shape}"
+            )
+        if labels.min() < 0 or labels.max() >= c:
+            raise DataError(
+                f"labels must lie in 0..{c - 1} (the model has {c} classes), got {labels.min()}..{labels.max()}; "
+                "relabel the training identities (DatasetIndex.train_labels) or build the model for more classes"
+            )
+        move = {"device": self.device, "non_blocking": True}
+        return (
+            torch.from_numpy(np.ascontiguousarray(images)).to(**move),
+            torch.from_numpy(labels.astype(np.int64)).to(**move),
+            torch.from_numpy(modality.astype(np.int64)).to(**move),
+        )
+
+    def step(self, batch: Mapping[str, np.ndarray]) -> None:
+        images, labels, modality = self._device_batch(batch)
+        self.model.train()
+        terms = self._forward_loss(images, labels, modality)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        for p in self.params.values():
+            if p.grad is None:  # unused by this loss: step it with a zero gradient
+                p.grad = torch.zeros_like(p)
+        self.optimizer.step()
+        self.steps += 1
+        with torch.no_grad():
+            for k, v in terms.items():
+                v = v.detach().float()
+                self._sums[k] = self._sums[k] + v if k in self._sums else v
+        self._count += 1
+
+    def metrics(self) -> dict[str, float]:
+        """Mean of each loss term over the steps since the last call (one host sync)."""
+        if not self._count:
+            return {}
+        keys = list(self._sums)
+        values = (torch.stack([self._sums[k] for k in keys]) / self._count).cpu().tolist()
+        self._sums, self._count = {}, 0
+        return dict(zip(keys, values, strict=True))
+
+    # -- state --------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        out = names.get_state(self.model, self.spec)
+        for n, p in self.params.items():
+            st = self.optimizer.state.get(p, {})
+            mk, vk = optim_keys(n)
+            for key, slot in ((mk, "exp_avg"), (vk, "exp_avg_sq")):
+                t = st.get(slot)
+                out[key] = (
+                    t.detach().float().cpu().numpy().copy()
+                    if t is not None
+                    else np.zeros(p.shape, np.float32)
+                )
+        out[f"{OPTIM}/step"] = np.array(self.steps, dtype=np.int64)
+        return out
+
+    def load(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore model and optimiser. A state without ``optim/`` entries
+        (a model-only checkpoint) starts a fresh optimiser."""
+        names.set_state(self.model, self.spec, model_state(state))
+        optim = namespace_state(state, OPTIM)
+        self.optimizer.state.clear()
+        self.steps = 0
+        if not optim:
+            return
+        expected = {"step": ()}
+        for n, p in self.params.items():
+            expected[f"m/{n}"] = tuple(p.shape)
+            expected[f"v/{n}"] = tuple(p.shape)
+        check_state(expected, optim, source="the optimiser state (optim/...)")
+        step = np.asarray(optim["step"])
+        if not np.issubdtype(step.dtype, np.integer) or int(step) < 0:
+            raise CheckpointError(f"optim/step must be a non-negative integer, got {step!r}")
+        self.steps = int(step)
+        if self.steps == 0:
+            return
+        for n, p in self.params.items():
+            self.optimizer.state[p] = {
+                "step": torch.tensor(
+                    float(self.steps), dtype=torch.float32, device=p.device if self.fused else "cpu"
+                ),
+                "exp_avg": _like(p, optim[f"m/{n}"]),
+                "exp_avg_sq": _like(p, optim[f"v/{n}"]),
+            }
+
+
+def _like(p: torch.Tensor, value: np.ndarray) -> torch.Tensor:
+    """A tensor with ``p``'s device and memory format holding ``value``."""
+    out = torch.empty_like(p, requires_grad=False)
+    with torch.no_grad():
+        out.copy_(torch.from_numpy(np.array(value, dtype=np.float32)))
+    return out
