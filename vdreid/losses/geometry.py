@@ -1,0 +1,37 @@
+"""Feature geometry shared by the metric-learning terms: L2 normalisation,
+pairwise Euclidean distances and "same value" masks between batch entries.
+
+All three follow the official code's formulas (torch ``F.normalize`` and the
+``xx + yy - 2 x y^T`` distance clamped at 1e-12 before the square root), so
+the ranked-list loss sees the same distances the authors' code did.
+"""
+
+from __future__ import annotations
+
+from vdreid.ops import Ops, Tensor
+
+NORM_EPS = 1e-12  # F.normalize: x / max(||x||, 1e-12)
+DIST2_FLOOR = 1e-12  # squared distances clamped here before sqrt (finite gradient at 0)
+
+
+def l2_normalize(ops: Ops, x: Tensor) -> Tensor:
+    """Rows of ``x`` (B, D) scaled to unit L2 norm."""
+    norm = ops.sqrt(ops.sum(x * x, axis=1, keepdims=True))
+    return x / ops.clip(norm, lo=NORM_EPS)
+
+
+def pairwise_distance(ops: Ops, x: Tensor) -> Tensor:
+    """(B, B) Euclidean distances between the rows of ``x`` (B, D).
+
+    sqrt(clamp(|x_i|^2 + |x_j|^2 - 2 x_i.x_j, 1e-12)): the diagonal is
+    1e-6, not 0, exactly as in the official code.
+    """
+    sq = ops.sum(x * x, axis=1, keepdims=True)
+    d2 = sq + ops.transpose(sq) - 2.0 * ops.matmul(x, ops.transpose(x))
+    return ops.sqrt(ops.clip(d2, lo=DIST2_FLOOR))
+
+
+def same_mask(ops: Ops, values: Tensor) -> Tensor:
+    """(B, B) float mask, 1 where ``values[i] == values[j]`` (labels or modality)."""
+    n = values.shape[0]
+    return ops.to_float(ops.reshape(values, (n, 1)) == ops.reshape(values, (1, n)))
