@@ -41,7 +41,9 @@ class DatasetIndex:
     selection when configured), ``test`` every record an evaluation
     protocol may draw its queries and galleries from. ``name`` is the
     dataset key (sysu, regdb, llcm, manifest) the protocols dispatch on;
-    ``root`` the folder read; ``trial`` the RegDB trial (1..10) or None.
+    ``root`` the folder read; ``trial`` the RegDB trial (1..10) or None;
+    ``notes`` what the reader decided on the user's behalf (a fallback, a
+    default trial), one sentence each, for reports and logs.
     """
 
     name: str
@@ -50,6 +52,7 @@ class DatasetIndex:
     test: tuple[Record, ...]
     val: tuple[Record, ...] = ()
     trial: int | None = None
+    notes: tuple[str, ...] = ()
 
     def train_labels(self) -> tuple[np.ndarray, int]:
         """Contiguous 0..C-1 labels for ``train`` (sorted pid order) and C."""

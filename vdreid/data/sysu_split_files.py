@@ -20,7 +20,7 @@ def _path(name: str):
     return resources.files("vdreid.data") / "splits" / "sysu_mm01" / name
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def official_ids(split: str) -> tuple[int, ...]:
     """The official train (296), val (99) or test (96) ids, sorted."""
     import scipy.io as sio
