@@ -1,0 +1,88 @@
+"""The decoded-image cache: contents, memory mapping, staleness, errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vdreid.data.cache import ImageCache, default_cache_dir
+from vdreid.data.images import load_image
+from vdreid.errors import DataError
+
+SIZE = (24, 12)
+
+
+@pytest.fixture
+def images(tmp_path) -> list[str]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(7):
+        p = tmp_path / "imgs" / f"{i:02d}.{'png' if i % 2 else 'jpg'}"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (30 + i, 15, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    return paths
+
+
+def test_cache_holds_the_resized_images_memory_mapped(images, tmp_path):
+    cache = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    assert cache.built and len(cache) == 7
+    assert isinstance(cache.images, np.memmap) and cache.images.dtype == np.uint8
+    assert cache.images.shape == (7, *SIZE, 3) and not cache.images.flags.writeable
+    for i, p in enumerate(images):
+        assert np.array_equal(cache.images[i], load_image(p, SIZE))
+    picked = cache.take(np.array([6, 0, 6]))
+    assert picked.flags.c_contiguous and np.array_equal(picked[0], cache.images[6])
+
+
+def test_reopening_reuses_and_touching_a_file_rebuilds(images, tmp_path):
+    first = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    again = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    assert first.built and not again.built and again.fingerprint == first.fingerprint
+    st = os.stat(images[3])
+    os.utime(images[3], ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    touched = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    assert touched.built and touched.fingerprint != first.fingerprint
+    assert touched.folder == first.folder  # rebuilt in place, not next to the stale one
+
+
+def test_replaced_image_content_reaches_the_cache(images, tmp_path):
+    ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    Image.new("RGB", (15, 30), (10, 200, 30)).save(images[1])
+    cache = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    assert cache.built and np.all(cache.images[1] == [10, 200, 30])
+
+
+def test_other_sizes_and_lists_get_their_own_cache(images, tmp_path):
+    a = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    b = ImageCache.open(images, (12, 6), tmp_path / "c", progress=False)
+    c = ImageCache.open(images[:3], SIZE, tmp_path / "c", progress=False)
+    assert len({a.folder, b.folder, c.folder}) == 3 and b.images.shape == (7, 12, 6, 3)
+    assert not ImageCache.open(images, SIZE, tmp_path / "c", progress=False).built
+
+
+def test_worker_processes_build_the_same_cache(images, tmp_path, monkeypatch):
+    import vdreid.data.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "_CHUNK", 2)  # several chunks for two workers
+    one = ImageCache.open(images, SIZE, tmp_path / "one", progress=False)
+    two = ImageCache.open(images, SIZE, tmp_path / "two", workers=2, progress=False)
+    assert np.array_equal(np.asarray(one.images), np.asarray(two.images))
+
+
+def test_corrupt_or_missing_images_are_named(images, tmp_path):
+    Path(images[4]).write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(DataError, match=rf"cannot decode image {images[4]}"):
+        ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    assert not list((tmp_path / "c").rglob("meta.json"))  # no half-built cache left behind as valid
+    os.remove(images[4])
+    with pytest.raises(DataError, match=rf"image {images[4]} does not exist"):
+        ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+
+
+def test_default_cache_dir_is_inside_the_dataset_root(tmp_path):
+    assert default_cache_dir(tmp_path) == tmp_path / ".vdreid-cache"

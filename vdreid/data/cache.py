@@ -1,0 +1,183 @@
+"""Decoded images at the training size, memory-mapped, so training never decodes.
+
+An :class:`ImageCache` is one ``images.npy`` (N, H, W, 3) uint8 array, in
+the order of the file list it was built from, plus ``meta.json``. Its
+folder under the cache directory is named after the file list and the
+size (``<sha1 of the paths>-<H>x<W>``); ``meta.json`` holds the
+fingerprint of the files' current state (path, byte size, mtime) and the
+resize settings. Opening a cache whose fingerprint no longer matches
+(a file was replaced, touched, resized) rebuilds it in place. Writes go to
+temporary names first and are renamed into place, so an interrupted build
+is never mistaken for a complete one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from vdreid.data.images import RESAMPLE_NAME, load_image
+from vdreid.data.progress import progress_bar
+from vdreid.errors import DataError
+
+#: Bump when the stored layout or the decoding changes: old caches rebuild.
+FORMAT = 1
+#: Default cache folder, inside the dataset root.
+DEFAULT_DIRNAME = ".vdreid-cache"
+_CHUNK = 256
+
+
+def default_cache_dir(root: str | Path) -> Path:
+    return Path(root) / DEFAULT_DIRNAME
+
+
+def fingerprint(paths: Sequence[str], size: tuple[int, int]) -> str:
+    """sha1 over the settings and every file's (path, byte size, mtime in ns)."""
+    h = hashlib.sha1(f"vdreid-cache/{FORMAT}/{size[0]}x{size[1]}/{RESAMPLE_NAME}\n".encode())
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise DataError(
+                f"image {p} does not exist; re-read the dataset (its folders changed)"
+            ) from None
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _list_key(paths: Sequence[str], size: tuple[int, int]) -> str:
+    h = hashlib.sha1("\n".join(paths).encode())
+    return f"{h.hexdigest()[:16]}-{size[0]}x{size[1]}"
+
+
+class ImageCache:
+    """Read-only (N, H, W, 3) uint8 images, row i = ``paths[i]`` decoded and resized."""
+
+    def __init__(
+        self,
+        folder: Path,
+        paths: tuple[str, ...],
+        size: tuple[int, int],
+        fingerprint: str,
+        built: bool,
+    ):
+        self.folder = folder
+        self.paths = paths
+        self.size = size
+        self.fingerprint = fingerprint
+        #: True when this open had to (re)build the cache.
+        self.built = built
+        self.images: np.ndarray = np.load(folder / "images.npy", mmap_mode="r")
+        if self.images.shape != (len(paths), size[0], size[1], 3) or self.images.dtype != np.uint8:
+            raise DataError(
+                f"cache {folder / 'images.npy'} holds {self.images.dtype} {self.images.shape}, expected uint8 "
+                f"{(len(paths), size[0], size[1], 3)}; delete the folder {folder} to rebuild it"
+            )
+
+    @classmethod
+    def open(
+        cls,
+        paths: Sequence[str | Path],
+        size: tuple[int, int],
+        cache_dir: str | Path,
+        *,
+        workers: int = 1,
+        progress: bool = True,
+    ) -> ImageCache:
+        """The cache of ``paths`` at ``size`` = (H, W) under ``cache_dir``, built or rebuilt when needed."""
+        paths = tuple(str(p) for p in paths)
+        if not paths:
+            raise DataError("cannot cache an empty image list; the dataset split has no images")
+        size = (int(size[0]), int(size[1]))
+        folder = Path(cache_dir) / _list_key(paths, size)
+        fp = fingerprint(paths, size)
+        built = False
+        if _stored_fingerprint(folder) != fp:
+            _build(folder, paths, size, fp, workers=workers, progress=progress)
+            built = True
+        return cls(folder, paths, size, fp, built)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """A contiguous in-memory copy of rows ``indices`` (N, H, W, 3) uint8."""
+        return np.take(self.images, np.asarray(indices, dtype=np.int64), axis=0)
+
+
+def _stored_fingerprint(folder: Path) -> str | None:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (folder / "images.npy").is_file():
+        return None
+    return meta.get("fingerprint")
+
+
+def _build(
+    folder: Path,
+    paths: tuple[str, ...],
+    size: tuple[int, int],
+    fp: str,
+    *,
+    workers: int,
+    progress: bool,
+) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"cannot create the image cache folder {folder}: {exc.strerror}; choose a writable cache folder"
+        ) from None
+    (folder / "meta.json").unlink(missing_ok=True)  # from now on the cache is incomplete
+    tmp = folder / f"images.{os.getpid()}.tmp.npy"
+    arr = np.lib.format.open_memmap(
+        tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[0], size[1], 3)
+    )
+    del arr  # workers reopen the file; the header is written
+    chunks = [(i, min(i + _CHUNK, len(paths))) for i in range(0, len(paths), _CHUNK)]
+    try:
+        with progress_bar(
+            len(paths), f"caching {len(paths)} images at {size[0]}x{size[1]}", enabled=progress
+        ) as advance:
+            if workers <= 1 or len(chunks) == 1:
+                for lo, hi in chunks:
+                    advance(_fill(str(tmp), paths[lo:hi], lo, size))
+            else:
+                with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                    futs = [
+                        pool.submit(_fill, str(tmp), paths[lo:hi], lo, size) for lo, hi in chunks
+                    ]
+                    for fut in as_completed(futs):
+                        advance(fut.result())
+        os.replace(tmp, folder / "images.npy")
+    finally:
+        tmp.unlink(missing_ok=True)
+    meta = {
+        "format": FORMAT,
+        "fingerprint": fp,
+        "size": list(size),
+        "resample": RESAMPLE_NAME,
+        "count": len(paths),
+    }
+    meta_tmp = folder / f"meta.{os.getpid()}.tmp"
+    meta_tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(meta_tmp, folder / "meta.json")
+
+
+def _fill(npy: str, paths: Sequence[str], start: int, size: tuple[int, int]) -> int:
+    """Decode ``paths`` into rows ``start...`` of the open .npy file (runs in workers too)."""
+    out = np.load(npy, mmap_mode="r+")
+    for i, p in enumerate(paths):
+        out[start + i] = load_image(p, size)
+    out.flush()
+    del out
+    return len(paths)
