@@ -99,8 +99,10 @@ def test_ranked_list_loss_equals_the_per_anchor_loop(seed: int) -> None:
     modality = np.array([0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1, 0])
     # clustered features so some distances fall inside, some outside the boundaries
     x = rng.normal(size=(n, 5)) + 1.5 * rng.normal(size=(5, 5))[labels]
-    params = dict(m1=0.9, m2=1.0, a1=2.2, a2=2.0, t=1.0) if seed else dict(
-        m1=0.5, m2=0.7, a1=1.4, a2=1.2, t=2.0
+    params = (
+        dict(m1=0.9, m2=1.0, a1=2.2, a2=2.0, t=1.0)
+        if seed
+        else dict(m1=0.5, m2=0.7, a1=1.4, a2=1.2, t=2.0)
     )
     expected = _ranked_list_per_anchor(x, labels, modality, **params)
     got = ranked_list_loss(
