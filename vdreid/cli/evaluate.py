@@ -1,0 +1,90 @@
+"""`vdreid eval`: evaluate a checkpoint with a dataset's protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from vdreid.cli._common import console, handle_errors
+
+
+@handle_errors
+def evaluate(
+    checkpoint: Annotated[
+        Path, typer.Option(help="A checkpoint written by `vdreid train` (required).")
+    ],
+    dataset: Annotated[str, typer.Option(help="sysu, regdb, llcm or manifest.")],
+    root: Annotated[Path, typer.Option(help="Dataset folder (or manifest CSV).")],
+    backend: Annotated[str, typer.Option(help="Backend computing the features.")] = "torch",
+    mode: Annotated[str, typer.Option(help="SYSU-MM01: all or indoor.")] = "all",
+    shots: Annotated[
+        int, typer.Option(help="SYSU-MM01 gallery images per (id, camera): 1 or 10.")
+    ] = 1,
+    sampler: Annotated[
+        str, typer.Option(help="SYSU-MM01 gallery sampler: official or agw.")
+    ] = "official",
+    direction: Annotated[
+        str | None, typer.Option(help="v2t or t2v (default: the dataset's).")
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Number of sampled trials (SYSU, LLCM).")] = 10,
+    trial: Annotated[
+        int | None, typer.Option(help="RegDB split 1..10 (the one the model was trained on).")
+    ] = None,
+    distance: Annotated[
+        str | None, typer.Option(help="euclidean or cosine (default: the preset's).")
+    ] = None,
+    flip: Annotated[
+        bool, typer.Option(help="Average features with horizontally flipped images.")
+    ] = False,
+    rerank: Annotated[bool, typer.Option(help="k-reciprocal re-ranking.")] = False,
+    device: Annotated[str | None, typer.Option(help="Device for the backend.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per feature batch.")] = 64,
+    cache_dir: Annotated[Path | None, typer.Option(help="Decoded-image cache folder.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the full results to this JSON file.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Features once per image, the dataset's protocol, R1/R5/R10/R20/mAP/mINP as mean ± std."""
+    from vdreid.config import ProtocolConfig, validate
+    from vdreid.workflows.evaluate import evaluate_checkpoint, summary_rows
+
+    protocol = validate(
+        ProtocolConfig,
+        dict(
+            mode=mode,
+            shots=shots,
+            sampler=sampler,
+            direction=direction,
+            trials=trials,
+            distance=distance,
+            flip=flip,
+            rerank=rerank,
+        ),
+        "evaluation options",
+    )
+    ev = evaluate_checkpoint(
+        backend,
+        checkpoint,
+        dataset,
+        root,
+        protocol,
+        trial=trial,
+        device=device,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        progress=not quiet,
+    )
+    if json_out is not None:
+        ev.save(json_out)
+    table = Table(
+        title=f"{dataset} ({protocol.mode}, {protocol.shots}-shot, {protocol.sampler}; {ev.distance})"
+    )
+    table.add_column("metric")
+    table.add_column(f"mean ± std over {len(ev.result.trials)} trial(s) (%)")
+    for name, value in summary_rows(ev):
+        table.add_row(name, value)
+    console.print(table)

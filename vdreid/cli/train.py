@@ -1,0 +1,93 @@
+"""`vdreid train`: train a preset on a dataset with a backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from vdreid.cli._common import console, handle_errors
+
+
+@handle_errors
+def train(
+    backend: Annotated[
+        str | None, typer.Option(help="Backend: torch or mindspore (see `vdreid backends`).")
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="official, paper, msport or tiny.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="sysu, regdb, llcm or manifest.")] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="Dataset folder (or manifest CSV for --dataset manifest).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A TOML file of TrainConfig fields.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:N (torch); CPU, GPU, Ascend (mindspore).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run folder (config, metrics.jsonl, checkpoints, eval.json)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Number of epochs (passes over identities).")
+    ] = None,
+    trial: Annotated[int | None, typer.Option(help="RegDB trial 1..10.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of every random choice of the run.")
+    ] = None,
+    pretrained: Annotated[
+        Path | None, typer.Option(help="Local safetensors file of backbone weights.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="'auto' (the run folder's last checkpoint) or a checkpoint path."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override any config field: --set optim.lr=1e-3 (repeatable)."),
+    ] = None,
+    evaluate: Annotated[
+        bool, typer.Option("--eval/--no-eval", help="Evaluate on the test protocol at the end.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train, checkpoint and evaluate (see docs/training.md)."""
+    from vdreid.config import merge, parse_overrides, resolve_train_config
+    from vdreid.workflows.evaluate import summary_rows
+    from vdreid.workflows.train import train as run_training
+
+    flags: dict[str, Any] = {
+        k: v
+        for k, v in dict(
+            backend=backend,
+            preset=preset,
+            dataset=dataset,
+            root=root,
+            device=device,
+            out=out,
+            epochs=epochs,
+            trial=trial,
+            seed=seed,
+            pretrained=pretrained,
+        ).items()
+        if v is not None
+    }
+    cfg = resolve_train_config(config, merge(parse_overrides(overrides or []), flags))
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    result = run_training(
+        cfg, resume=resume, evaluate=evaluate, progress=not quiet, rank=rank, world=world
+    )
+    if rank != 0:
+        return
+    console.print(f"run folder: {result.run_dir}  checkpoint: {result.checkpoint}")
+    if result.evaluation is not None:
+        table = Table(title=f"{cfg.dataset} test protocol ({result.evaluation.distance})")
+        table.add_column("metric")
+        table.add_column("mean ± std over trials (%)")
+        for name, value in summary_rows(result.evaluation):
+            table.add_row(name, value)
+        console.print(table)

@@ -1,0 +1,262 @@
+"""Training end to end: data -> backend trainer -> checkpoints -> evaluation.
+
+Randomness is a function of (seed, epoch, step, rank) everywhere: the
+sampler draws epoch e from (seed, e), host augmentation from
+(seed, epoch, step, rank), and the backend trainer reseeds its own
+generators in ``set_epoch``. Checkpoints are written at epoch ends, so a
+resumed run continues with exactly the batches, augmentations and
+dropout masks the uninterrupted run would have used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from vdreid import backend as registry
+from vdreid.checkpoint import load_checkpoint, save_checkpoint
+from vdreid.config import TrainConfig
+from vdreid.data.batch import BatchAssembler
+from vdreid.data.readers import read_dataset
+from vdreid.data.records import DatasetIndex, arrays
+from vdreid.data.sampler import IdentitySampler
+from vdreid.errors import CheckpointError, ConfigError, NumericalError
+from vdreid.losses import get_loss_preset
+from vdreid.optim import lr_at
+from vdreid.spec import get_preset, init_state
+from vdreid.spec.model import spec_hash
+from vdreid.workflows.evaluate import Evaluation, evaluate_model
+from vdreid.workflows.features import open_cache
+from vdreid.workflows.pretrained import apply_pretrained
+from vdreid.workflows.run_dir import RunDir
+from vdreid.workflows.train_progress import TrainProgress
+
+META_EPOCH = "epoch"  # epochs completed
+META_SAMPLER = "sampler"
+META_BEST = "best_val_map"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    checkpoint: Path
+    evaluation: Evaluation | None
+    validation: Evaluation | None
+
+
+def resume_path(resume: str | None, run: RunDir) -> Path | None:
+    if resume is None:
+        return None
+    if resume == "auto":
+        return run.last if run.last.exists() else None
+    path = Path(resume)
+    if not path.is_file():
+        raise ConfigError(
+            f"--resume {resume}: no such checkpoint file; pass 'auto' or a .safetensors path"
+        )
+    return path
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: str | None = None,
+    evaluate: bool = True,
+    progress: bool = True,
+    rank: int = 0,
+    world: int = 1,
+    console: Console | None = None,
+) -> TrainResult:
+    console = console or Console(stderr=True)
+    lead = rank == 0
+    index = read_dataset(cfg.dataset, cfg.root, trial=cfg.trial)
+    labels, num_classes = index.train_labels()
+    _, _, modality = arrays(index.train)
+    spec = get_preset(cfg.preset, num_classes)
+    loss_spec = get_loss_preset(cfg.preset)
+    run = RunDir(cfg.out)
+    start_ckpt = resume_path(resume, run)
+    if lead:
+        run.prepare(
+            cfg,
+            spec.model_dump_json(indent=2),
+            loss_spec.model_dump_json(indent=2),
+            resuming=resume is not None,
+        )
+
+    size = (spec.input.height, spec.input.width)
+    cache = open_cache(index.train, size, index.root, cfg.cache_dir, progress=progress and lead)
+    sampler = IdentitySampler(
+        labels,
+        modality,
+        ids_per_batch=cfg.ids_per_batch,
+        instances=cfg.instances,
+        seed=cfg.seed,
+        rank=rank,
+        world=world,
+    )
+    assembler = BatchAssembler(cache, labels, modality, cfg.augment, seed=cfg.seed)
+
+    backend = registry.get(cfg.backend)
+    model = backend.build(spec, device=cfg.device)
+    state = init_state(spec, cfg.seed)
+    if cfg.pretrained is not None:
+        state, report = apply_pretrained(spec, state, cfg.pretrained)
+        if lead:
+            console.print(
+                f"pretrained: {report.loaded} tensors from {cfg.pretrained}, {report.kept_initial} kept initial"
+            )
+    backend.set_state(model, state)
+    options: dict[str, Any] = {
+        "amp": cfg.amp,
+        "compile": cfg.compile,
+        "seed": cfg.seed,
+        "deterministic": cfg.deterministic,
+    }
+    if world > 1:
+        options.update(distributed=True, sync_bn=cfg.sync_bn)
+    trainer = backend.trainer(model, loss_spec, cfg.optim, **options)
+
+    start_epoch, best_map = 0, -math.inf
+    if start_ckpt is not None:
+        start_epoch, best_map = _restore(trainer, sampler, start_ckpt, spec_hash(spec))
+        if lead:
+            console.print(f"resumed from {start_ckpt} after epoch {start_epoch}")
+
+    steps = len(sampler)
+    validation: Evaluation | None = None
+    meta = {"preset": cfg.preset, "dataset": cfg.dataset}
+    with TrainProgress(
+        cfg.epochs * steps, start_epoch * steps, enabled=progress and lead, console=console
+    ) as bar:
+        for epoch in range(start_epoch, cfg.epochs):
+            trainer.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            for step, indices in enumerate(sampler):
+                batch = assembler(indices, epoch=epoch, step=step, rank=rank)
+                trainer.step(batch.as_dict())
+                bar.step(epoch, cfg.epochs, step, steps, len(indices) * world)
+                if (step + 1) % cfg.log_interval == 0 or step + 1 == steps:
+                    metrics = _checked(trainer.metrics(), epoch, step, run if lead else None)
+                    speed = bar.show(metrics)
+                    if lead:
+                        lrs = {f"lr_{g}": lr_at(cfg.optim, epoch, g) for g in ("backbone", "head")}
+                        run.log(
+                            {
+                                "epoch": epoch,
+                                "step": step,
+                                "global_step": epoch * steps + step + 1,
+                                **metrics,
+                                **lrs,
+                                "images_per_s": round(speed, 1),
+                            }
+                        )
+            done = epoch + 1
+            if cfg.validate_every and index.val and done % cfg.validate_every == 0:
+                validation = _validate(backend, model, spec, index, cfg, progress=False)
+                val_map = validation.result.summary()["mAP"]["mean"]
+                if lead:
+                    run.log(
+                        {
+                            "epoch": epoch,
+                            "val_mAP": val_map,
+                            "val_R1": validation.result.summary()["R1"]["mean"],
+                        }
+                    )
+                if val_map > best_map:
+                    best_map = val_map
+                    if lead:
+                        _save(run.best, trainer, spec, cfg, sampler, done, best_map, meta)
+            if lead and (done % cfg.checkpoint_every == 0 or done == cfg.epochs):
+                _save(run.last, trainer, spec, cfg, sampler, done, best_map, meta)
+
+    evaluation = None
+    if evaluate and lead and index.test:
+        evaluation = evaluate_model(
+            backend, model, spec, index, cfg.protocol, cache_dir=cfg.cache_dir, progress=progress
+        )
+        evaluation.save(run.evaluation)
+    return TrainResult(run.root, cfg.epochs, run.last, evaluation, validation)
+
+
+def _checked(
+    metrics: dict[str, float], epoch: int, step: int, run: RunDir | None
+) -> dict[str, float]:
+    """The NaN/Inf guard: stop, naming the term and the step; the last good
+    checkpoint stays as it was (checkpoints are only written after a check)."""
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        if run is not None:
+            run.log({"epoch": epoch, "step": step, "error": f"non-finite {', '.join(bad)}"})
+        kept = (
+            f"the last good checkpoint is {run.last}"
+            if run and run.last.exists()
+            else "no checkpoint was written yet"
+        )
+        raise NumericalError(
+            f"loss term(s) {', '.join(bad)} became {metrics[bad[0]]} at epoch {epoch + 1}, step {step + 1}; "
+            f"training stopped ({kept}). Lower the learning rate or check the data"
+        )
+    return metrics
+
+
+def _save(
+    path: Path,
+    trainer: Any,
+    spec: Any,
+    cfg: TrainConfig,
+    sampler: IdentitySampler,
+    epochs_done: int,
+    best_map: float,
+    meta: dict[str, str],
+) -> None:
+    sampler_state = {"epoch": epochs_done, "position": 0, "seed": sampler.seed}
+    save_checkpoint(
+        path,
+        trainer.state(),
+        spec=spec,
+        backend=cfg.backend,
+        meta={
+            **meta,
+            META_EPOCH: str(epochs_done),
+            META_SAMPLER: json.dumps(sampler_state),
+            META_BEST: repr(best_map),
+        },
+    )
+
+
+def _restore(
+    trainer: Any, sampler: IdentitySampler, path: Path, expected_hash: str
+) -> tuple[int, float]:
+    ckpt = load_checkpoint(path)
+    if ckpt.spec is None or spec_hash(ckpt.spec) != expected_hash:
+        raise CheckpointError(
+            f"cannot resume from {path}: it was written for a different model spec than this run's "
+            "(preset, number of classes or input size differ); resume with the original configuration"
+        )
+    if META_EPOCH not in ckpt.meta:
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds no training position (epoch); it is not a training checkpoint"
+        )
+    trainer.load(ckpt.tensors)
+    sampler.load_state(json.loads(ckpt.meta[META_SAMPLER]))
+    return int(ckpt.meta[META_EPOCH]), float(ckpt.meta.get(META_BEST, "-inf"))
+
+
+def _validate(
+    backend: Any, model: Any, spec: Any, index: DatasetIndex, cfg: TrainConfig, *, progress: bool
+) -> Evaluation:
+    """Infrared val images against visible val images (never the test split)."""
+    val_index = DatasetIndex(name="manifest", root=index.root, train=(), test=index.val)
+    protocol = cfg.protocol.model_copy(
+        update={"direction": None, "trials": 1, "flip": False, "rerank": False}
+    )
+    return evaluate_model(
+        backend, model, spec, val_index, protocol, cache_dir=cfg.cache_dir, progress=progress
+    )

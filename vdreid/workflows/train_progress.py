@@ -1,0 +1,67 @@
+"""The training progress bar: epoch, step, loss terms, images/s, ETA.
+
+It only shows values the workflow already fetched at a log interval, so it
+never forces a host synchronisation of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class TrainProgress:
+    def __init__(
+        self,
+        total_steps: int,
+        done_steps: int,
+        *,
+        enabled: bool = True,
+        console: Console | None = None,
+    ):
+        self.enabled = enabled
+        self._bar = Progress(
+            TextColumn("[bold]{task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TextColumn("{task.fields[speed]}"),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            disable=not enabled,
+        )
+        self._task = self._bar.add_task(
+            "train", total=total_steps, completed=done_steps, epoch="", losses="", speed=""
+        )
+        self._t0 = time.perf_counter()
+        self._images = 0
+
+    def __enter__(self) -> TrainProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._bar.__exit__(et, e, tb)
+
+    def step(self, epoch: int, epochs: int, step: int, steps: int, images: int) -> None:
+        self._images += images
+        self._bar.update(
+            self._task, advance=1, epoch=f"epoch {epoch + 1}/{epochs} step {step + 1}/{steps}"
+        )
+
+    def show(self, metrics: dict[str, float]) -> float:
+        """Display fetched loss terms; returns images/s since the last call."""
+        now = time.perf_counter()
+        speed = self._images / max(now - self._t0, 1e-9)
+        self._t0, self._images = now, 0
+        losses = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        self._bar.update(self._task, losses=losses, speed=f"{speed:.0f} img/s")
+        return speed
+
+    def print(self, text: str) -> None:
+        self._bar.console.print(text)
