@@ -1,0 +1,203 @@
+"""What every backend must do, checked against the numpy oracle (cases a-f).
+
+(a) state names and shapes == param_table, for every preset
+(b) forward == oracle (eval and train mode), features == oracle test feature
+(c) every loss term == the oracle's (NumpyOps), on the Ops and in a train step
+(d) state -> checkpoint file -> state is exact (model and trainer state)
+(e) export -> runtime -> the eager model's features
+(f) optimiser steps on a fixed batch lower the loss and stay finite
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vdreid.checkpoint import load_checkpoint, save_checkpoint
+from vdreid.losses import get_loss_preset, objective
+from vdreid.ops import NumpyOps
+from vdreid.optim import get_optim_preset
+from vdreid.reference import reference_forward, reference_forward_with_stats
+from vdreid.spec import PRESETS, get_preset, param_table, running_names
+from vdreid.workflows.export import example_batch, feature_drift
+
+FORWARD_ATOL = 1e-4  # fp32 backend vs float64 oracle, max abs diff
+LOSS_RTOL = 1e-4  # relative, per loss term (measured on torch: <= 2e-5)
+LOSS_PRESETS = ("official", "paper", "msport")
+PARITY = {"amp": False, "dropout": False, "seed": 0}
+
+
+def max_diff(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> dict[str, float]:
+    assert set(got) == set(want), f"names differ: {sorted(set(got) ^ set(want))}"
+    return {k: float(np.max(np.abs(np.asarray(got[k], np.float64) - want[k]))) for k in want}
+
+
+def oracle_terms(spec, state, images, batch, loss_name):
+    outputs, _ = reference_forward_with_stats(spec, state, images)
+    outputs = {k: v.astype(np.float64) for k, v in outputs.items()}
+    terms = objective(
+        NumpyOps(), get_loss_preset(loss_name), outputs, batch["labels"], batch["modality"]
+    )
+    return outputs, {k: float(v) for k, v in terms.items()}
+
+
+# (a) ------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_state_shapes_match_param_table(backend, preset):
+    spec = get_preset(preset, 395)
+    table = param_table(spec)
+    shapes = backend.state_shapes(spec)
+    assert list(shapes) == list(table)
+    assert {n: tuple(s) for n, s in shapes.items()} == {n: info.shape for n, info in table.items()}
+
+
+def test_built_state_matches_param_table(backend, spec):
+    """The real thing for tiny: build, read the state back, compare with the table."""
+    state = backend.get_state(backend.build(spec, device="cpu"))
+    table = param_table(spec)
+    assert set(state) == set(table)
+    assert {n: tuple(v.shape) for n, v in state.items()} == {n: i.shape for n, i in table.items()}
+    assert all(v.dtype == np.float32 for v in state.values())
+    assert {n: tuple(s) for n, s in backend.state_shapes(spec).items()} == {
+        n: i.shape for n, i in table.items()
+    }
+
+
+# (b) ------------------------------------------------------------------------
+def test_eval_forward_matches_oracle(backend, model, spec, state, images):
+    diffs = max_diff(
+        backend.forward(model, images, train=False), reference_forward(spec, state, images)
+    )
+    assert "test_feature" in diffs and len(diffs) == 4 * 5 + 1
+    assert max(diffs.values()) <= FORWARD_ATOL, {k: v for k, v in diffs.items() if v > FORWARD_ATOL}
+
+
+def test_train_forward_and_running_stats_match_oracle(backend, model, spec, state, images):
+    want, stats = reference_forward_with_stats(spec, state, images)
+    diffs = max_diff(backend.forward(model, images, train=True), want)
+    assert max(diffs.values()) <= FORWARD_ATOL, {k: v for k, v in diffs.items() if v > FORWARD_ATOL}
+    after = backend.get_state(model)
+    names = running_names(param_table(spec))
+    assert set(stats) == set(names)
+    stat_diffs = max_diff({n: after[n] for n in names}, stats)
+    assert max(stat_diffs.values()) <= FORWARD_ATOL
+    # the statistics did move: the check above is not comparing unchanged values
+    assert any(not np.allclose(after[n], state[n]) for n in names)
+
+
+def test_features_match_oracle_test_feature(backend, model, spec, state, batch, images):
+    want = reference_forward(spec, state, images)["test_feature"]
+    got = backend.features(model, batch["images"], batch_size=3)  # 3 does not divide 8: batching
+    assert got.shape == (len(images), spec.feature_dim) == want.shape and got.dtype == np.float32
+    assert np.max(np.abs(got - want)) <= FORWARD_ATOL
+    assert np.allclose(
+        np.linalg.norm(got, axis=1), 1.0, atol=1e-5
+    )  # the official recipe: unit rows
+
+
+# (c) ------------------------------------------------------------------------
+@pytest.mark.parametrize("loss_name", LOSS_PRESETS)
+def test_loss_terms_on_backend_ops_match_numpy(backend, spec, state, images, batch, loss_name):
+    outputs, want = oracle_terms(spec, state, images, batch, loss_name)
+    ops = backend.ops()
+    got = objective(
+        ops,
+        get_loss_preset(loss_name),
+        {k: ops.asarray(v.astype(np.float32)) for k, v in outputs.items()},
+        ops.asarray(batch["labels"]),
+        ops.asarray(batch["modality"]),
+    )
+    got = {k: float(ops.to_numpy(v)) for k, v in got.items()}
+    assert set(got) == set(want) == {*get_loss_preset(loss_name).terms(), "total"}
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=LOSS_RTOL, abs=1e-6), k
+    assert all(abs(v) > 1e-6 for v in want.values()), want  # nothing trivially zero
+
+
+@pytest.mark.parametrize("loss_name", LOSS_PRESETS)
+def test_train_step_loss_terms_match_oracle(backend, model, spec, state, images, batch, loss_name):
+    """The trainer's first-step terms are computed before the update, on ``state``."""
+    _, want = oracle_terms(spec, state, images, batch, loss_name)
+    trainer = backend.trainer(model, get_loss_preset(loss_name), get_optim_preset("tiny"), **PARITY)
+    trainer.step(batch)
+    got = trainer.metrics()
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=LOSS_RTOL, abs=1e-6), k
+
+
+# (d) ------------------------------------------------------------------------
+def test_model_state_checkpoint_round_trip_is_exact(
+    backend, backend_name, model, spec, state, tmp_path
+):
+    saved = backend.get_state(model)
+    path = save_checkpoint(tmp_path / "m.safetensors", saved, spec=spec, backend=backend_name)
+    ckpt = load_checkpoint(path)
+    assert ckpt.spec == spec and ckpt.backend == backend_name
+    fresh = backend.build(ckpt.spec, device="cpu")
+    backend.set_state(fresh, ckpt.tensors)
+    again = backend.get_state(fresh)
+    assert set(again) == set(state)
+    for k in state:
+        assert np.array_equal(again[k], state[k]), k
+
+
+def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batch, tmp_path):
+    loss, optim = get_loss_preset("official"), get_optim_preset("tiny")
+    trainer = backend.trainer(model, loss, optim, **PARITY)
+    trainer.step(batch)
+    before = trainer.state()
+    assert int(before["optim/step"]) == 1 and before["optim/step"].dtype == np.int64
+    save_checkpoint(tmp_path / "t.safetensors", before, spec=spec)
+    other = backend.trainer(backend.build(spec, device="cpu"), loss, optim, **PARITY)
+    other.load(load_checkpoint(tmp_path / "t.safetensors").tensors)
+    after = other.state()
+    assert set(after) == set(before)
+    for k in before:
+        assert np.array_equal(after[k], before[k]), k
+    # the moments are real: Adam's second moment is positive somewhere after a step
+    assert any(np.any(v > 0) for k, v in before.items() if k.startswith("optim/v/"))
+
+
+# (e) ------------------------------------------------------------------------
+def _onnxruntime_features(path: str, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: images})[0]
+
+
+#: runtimes the test drives itself, independently of the backend's own check
+RUNTIMES = {"onnx": _onnxruntime_features}
+
+
+def test_export_runs_in_its_runtime_with_the_same_features(
+    backend, export_format, model, spec, tmp_path
+):
+    fmt = export_format
+    example = example_batch(spec, batch=3, seed=1)
+    path = tmp_path / f"features.{fmt}"
+    report = backend.export(model, fmt, str(path), example=example, tolerance=1e-4)
+    assert path.is_file() and report.path == str(path) and report.format == fmt
+    assert report.ok and report.max_abs_diff <= 1e-4 and report.min_cosine > 0.99999
+    if fmt in RUNTIMES:  # a batch size the export never saw: the batch axis is dynamic
+        other = example_batch(spec, batch=5, seed=2)
+        eager = backend.forward(model, other)["test_feature"]
+        max_abs, min_cos = feature_drift(eager, RUNTIMES[fmt](str(path), other))
+        assert max_abs <= 1e-4 and min_cos > 0.99999
+
+
+# (f) ------------------------------------------------------------------------
+def test_optimiser_steps_lower_the_loss_and_stay_finite(backend, model, spec, batch):
+    trainer = backend.trainer(model, get_loss_preset("official"), get_optim_preset("tiny"), seed=0)
+    totals = []
+    for _ in range(4):
+        trainer.step(batch)
+        terms = trainer.metrics()
+        assert all(np.isfinite(v) for v in terms.values()), terms
+        totals.append(terms["total"])
+    assert totals[-1] < totals[0], totals
+    state = trainer.state()
+    assert int(state["optim/step"]) == 4
+    assert all(np.all(np.isfinite(v)) for v in state.values())
+    assert len(state) > len(param_table(spec))  # optimiser moments included
