@@ -59,8 +59,9 @@ class TorchBackend:
         return infer.features(model, images, batch_size=batch_size)
 
     def trainer(self, model: MVDModel, loss_spec: Any, optim: Any, **options: Any) -> TorchTrainer:
-        """Options: amp, compile, dropout, seed, deterministic (see TorchTrainer)."""
-        known = {"amp", "compile", "dropout", "seed", "deterministic"}
+        """Options: amp, compile, dropout, seed, deterministic, distributed,
+        sync_bn (see TorchTrainer)."""
+        known = {"amp", "compile", "dropout", "seed", "deterministic", "distributed", "sync_bn"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigError(

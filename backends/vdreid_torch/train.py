@@ -13,6 +13,15 @@ Frozen tensors (param_table ``trainable=False``) are not given to Adam.
 Every trainable tensor is stepped every step (a missing gradient counts as
 zero, as in MindSpore), so one step counter serves them all.
 
+Randomness (dropout) is reseeded in :meth:`set_epoch` from (seed, epoch,
+rank), so a run resumed at an epoch boundary draws the same masks as the
+uninterrupted one.
+
+Distributed (``distributed=True``, one process per device, launched by
+torchrun): the model is wrapped in DistributedDataParallel (gradients
+averaged over ranks), ``sync_bn=True`` turns its batch norms into
+SyncBatchNorm, and :meth:`metrics` averages the terms over ranks.
+
 State exchanged with :meth:`state`/:meth:`load` (shared by all backends):
 canonical model tensors, ``optim/m/<name>`` and ``optim/v/<name>`` (Adam
 moments, float32) for every trainable tensor, ``optim/step`` (int64).
@@ -20,13 +29,14 @@ moments, float32) for every trainable tensor, ``optim/step`` (int64).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from vdreid.checkpoint import check_state, model_state, namespace_state
-from vdreid.errors import CheckpointError, DataError
+from vdreid.errors import CheckpointError, ConfigError, DataError
 from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
 from vdreid.optim import OptimConfig, lr_at, param_group
@@ -45,6 +55,40 @@ def trainable_names(model: MVDModel) -> list[str]:
 
 def optim_keys(name: str) -> tuple[str, str]:
     return f"{OPTIM}/m/{name}", f"{OPTIM}/v/{name}"
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A 63-bit seed that depends on (seed, epoch, rank) only."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0]) >> 1
+
+
+def _data_parallel(
+    model: MVDModel, device: torch.device, sync_bn: bool
+) -> tuple[torch.nn.Module, int]:
+    """Wrap ``model`` for torch.distributed (initialising it from torchrun's
+    environment if needed); returns the wrapper and this process's rank."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    if not dist.is_available():
+        raise ConfigError("distributed training needs a torch build with torch.distributed")
+    if not dist.is_initialized():
+        if "MASTER_ADDR" not in os.environ:
+            raise ConfigError(
+                "distributed=True but torch.distributed is not initialised and no launcher "
+                "environment (MASTER_ADDR, RANK, WORLD_SIZE) is set; start the run with torchrun"
+            )
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if sync_bn and device.type != "cuda":
+        raise ConfigError(
+            f"sync_bn needs CUDA devices (torch's SyncBatchNorm); this run is on {device}"
+        )
+    if sync_bn:
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(
+            model
+        )  # swaps modules in place, keeps tensors
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids), dist.get_rank()
 
 
 class TorchTrainer:
@@ -68,6 +112,8 @@ class TorchTrainer:
         dropout: bool = True,
         seed: int | None = None,
         deterministic: bool = False,
+        distributed: bool = False,
+        sync_bn: bool = False,
     ):
         self.model = model
         self.spec = model.spec
@@ -78,8 +124,8 @@ class TorchTrainer:
         self.amp = amp and self.cuda
         self.ops = TorchOps(self.device)
         check_outputs(loss_spec, [f"{p.name}.{o}" for p in self.spec.paths for o in PATH_OUTPUTS])
-        if seed is not None:
-            torch.manual_seed(seed)
+        self.seed = seed
+        self.rank = 0
         if deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -106,6 +152,14 @@ class TorchTrainer:
             weight_decay=optim.weight_decay,
             fused=self.fused or None,
         )
+        self.net: torch.nn.Module = model  # what the forward calls: the model or its DDP wrapper
+        self.distributed = distributed
+        if distributed:
+            self.net, self.rank = _data_parallel(model, self.device, sync_bn)
+        elif sync_bn:
+            raise ConfigError(
+                "sync_bn=True needs distributed=True (several processes, e.g. torchrun)"
+            )
         self.steps = 0
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
@@ -114,8 +168,11 @@ class TorchTrainer:
 
     # -- schedule -----------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
+        """Learning rates for ``epoch``; reseeds torch's generator (dropout)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.optim_config, epoch, group["name"])
+        if self.seed is not None:
+            torch.manual_seed(epoch_seed(self.seed, epoch, self.rank))
 
     def learning_rates(self) -> dict[str, float]:
         return {g["name"]: float(g["lr"]) for g in self.optimizer.param_groups}
@@ -128,7 +185,7 @@ class TorchTrainer:
         if self.cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            outputs = self.model(x)
+            outputs = self.net(x)
         outputs = {k: v.float() for k, v in outputs.items()}  # the loss math runs in fp32
         return objective(self.ops, self.loss_spec, outputs, labels, modality)
 
@@ -178,7 +235,11 @@ class TorchTrainer:
         if not self._count:
             return {}
         keys = list(self._sums)
-        values = (torch.stack([self._sums[k] for k in keys]) / self._count).cpu().tolist()
+        means = torch.stack([self._sums[k] for k in keys]) / self._count
+        if self.distributed:
+            torch.distributed.all_reduce(means)
+            means = means / torch.distributed.get_world_size()
+        values = means.cpu().tolist()
         self._sums, self._count = {}, 0
         return dict(zip(keys, values, strict=True))
 

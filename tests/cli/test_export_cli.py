@@ -1,0 +1,111 @@
+"""`vdreid export` through Typer's CliRunner: a verified file, or exit 2 and why."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vdreid.checkpoint import save_checkpoint
+from vdreid.cli.app import app
+from vdreid.spec import get_preset, init_state
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    spec = get_preset("tiny", 3)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return save_checkpoint(path, init_state(spec, 0), spec=spec, backend="torch")
+
+
+def export(*args: str):
+    return runner.invoke(app, ["export", "--backend", "torch", "--device", "cpu", *args])
+
+
+def test_export_writes_a_verified_onnx_file(checkpoint, tmp_path):
+    import onnxruntime as ort
+
+    out = tmp_path / "m.onnx"
+    r = export("--checkpoint", str(checkpoint), "--format", "onnx", "--out", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["ok"] and report["max_abs_diff"] <= 1e-4 and report["min_cosine"] > 0.99999
+    assert report["feature_dim"] == 4 * 64 and report["preset"] == "tiny"
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    images = np.zeros((2, 3, 64, 32), np.float32)
+    (features,) = session.run(None, {"images": images})
+    assert features.shape == (2, 256)
+
+
+def test_table_shows_the_verification_numbers(checkpoint, tmp_path):
+    r = export("--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.onnx"))
+    assert r.exit_code == 0, r.output
+    assert "max abs diff" in r.output and "min cosine" in r.output and "ok" in r.output
+
+
+def test_drift_past_tolerance_fails_and_removes_the_file(checkpoint, tmp_path, monkeypatch):
+    """Tamper with what the runtime returns: verification must catch it."""
+    import vdreid_torch.export as torch_export
+
+    honest = torch_export.run_onnx
+    monkeypatch.setattr(torch_export, "run_onnx", lambda path, images: honest(path, images) + 1e-2)
+    out = tmp_path / "m.onnx"
+    r = export("--checkpoint", str(checkpoint), "--out", str(out))
+    assert r.exit_code == 2, r.output
+    assert "drifts from the eager torch model" in r.output and "tolerance" in r.output
+    assert "Traceback" not in r.output
+    assert not out.exists()
+
+
+def test_tampered_weights_in_the_file_are_caught(checkpoint, tmp_path, monkeypatch):
+    """Change a weight inside the written ONNX file before onnxruntime reads it."""
+    import onnx
+    import vdreid_torch.export as torch_export
+    from onnx import numpy_helper
+
+    honest = torch_export.run_onnx
+
+    def tampered(path, images):
+        model = onnx.load(str(path))
+        big = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+        values = numpy_helper.to_array(big) * np.float32(1.5)
+        big.CopyFrom(numpy_helper.from_array(values, big.name))
+        onnx.save(model, str(path))
+        return honest(path, images)
+
+    monkeypatch.setattr(torch_export, "run_onnx", tampered)
+    r = export("--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.onnx"))
+    assert r.exit_code == 2 and "drifts" in r.output, r.output
+
+
+def test_missing_checkpoint_is_a_user_error(tmp_path):
+    r = export(
+        "--checkpoint", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "m.onnx")
+    )
+    assert r.exit_code == 2
+    assert "nope.safetensors does not exist" in r.output and "Traceback" not in r.output
+
+
+def test_checkpoint_without_spec_metadata_is_a_user_error(tmp_path):
+    spec = get_preset("tiny", 3)
+    bare = save_checkpoint(tmp_path / "bare.safetensors", init_state(spec, 0))
+    r = export("--checkpoint", str(bare), "--out", str(tmp_path / "m.onnx"))
+    assert r.exit_code == 2
+    assert "no model spec in its metadata" in r.output and "save_checkpoint" in r.output
+
+
+def test_unavailable_device_and_format_are_user_errors(checkpoint, tmp_path):
+    out = str(tmp_path / "m.onnx")
+    r = runner.invoke(
+        app, ["export", "--checkpoint", str(checkpoint), "--out", out, "--device", "cuda:9"]
+    )
+    assert r.exit_code == 2 and "'cuda:9' is not available" in r.output, r.output
+    r = export("--checkpoint", str(checkpoint), "--out", out, "--format", "tflite")
+    assert r.exit_code == 2 and "'tflite'" in r.output and "onnx" in r.output, r.output

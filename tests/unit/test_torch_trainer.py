@@ -1,0 +1,196 @@
+"""The torch trainer: Adam as vdreid.optim specifies, schedule, seeding, state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from vdreid_torch import names  # noqa: E402
+from vdreid_torch.backend import TorchBackend  # noqa: E402
+from vdreid_torch.build import build_model  # noqa: E402
+from vdreid_torch.ops import TorchOps  # noqa: E402
+from vdreid_torch.train import trainable_names  # noqa: E402
+
+from vdreid.errors import CheckpointError, ConfigError, DataError  # noqa: E402
+from vdreid.losses import get_loss_preset, objective  # noqa: E402
+from vdreid.optim import OptimConfig, lr_at, param_group  # noqa: E402
+from vdreid.spec import get_preset, init_state, param_table  # noqa: E402
+
+OPTIM = OptimConfig(lr=1e-3, head_lr=3e-3, weight_decay=5e-4, warmup_epochs=2, milestones=(4,))
+LOSS = get_loss_preset("official")
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return get_preset("tiny", 3)
+
+
+@pytest.fixture(scope="module")
+def batch(spec):
+    rng = np.random.default_rng(3)
+    return {
+        "images": rng.integers(0, 256, (8, spec.input.height, spec.input.width, 3), dtype=np.uint8),
+        "labels": np.repeat(np.arange(2, dtype=np.int64), 4),
+        "modality": np.tile(np.array([0, 0, 1, 1], dtype=np.int64), 2),
+    }
+
+
+def make_trainer(spec, state, **options):
+    backend = TorchBackend()
+    model = backend.build(spec, device="cpu")
+    backend.set_state(model, state)
+    return backend.trainer(model, LOSS, OPTIM, **{"amp": False, **options})
+
+
+def random_optim_state(spec, step: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    table = param_table(spec)
+    out = {"optim/step": np.array(step, dtype=np.int64)}
+    for n in (n for n, i in table.items() if i.trainable and not i.running):
+        out[f"optim/m/{n}"] = rng.normal(0, 1e-3, table[n].shape).astype(np.float32)
+        out[f"optim/v/{n}"] = rng.uniform(0, 1e-5, table[n].shape).astype(np.float32)
+    return out
+
+
+def test_one_step_is_adam_with_l2_and_group_learning_rates(spec, batch):
+    """Resume from step 3 with given moments, at epoch 1 (warmup), and compare
+    with Adam written out in numpy on the gradients of the same loss."""
+    state = init_state(spec, 0)
+    optim_state = random_optim_state(spec, step=3)
+    trainer = make_trainer(spec, state, dropout=False)
+    trainer.load({**state, **optim_state})
+    trainer.set_epoch(1)
+    trainer.step(batch)
+    after = trainer.state()
+
+    # the gradients at ``state``, from an independent copy of the model
+    model = build_model(spec)
+    names.set_state(model, spec, state)
+    model.train()
+    model.set_dropout(False)
+    x = model.views.normalise(torch.from_numpy(batch["images"]))
+    ops = TorchOps()
+    labels, modality = (torch.from_numpy(batch[k]) for k in ("labels", "modality"))
+    objective(ops, LOSS, model(x), labels, modality)["total"].backward()
+    keys = names.torch_keys(spec)
+
+    b1, b2 = OPTIM.betas
+    t = 4
+    for n in trainable_names(model):
+        p = state[n].astype(np.float64)
+        g = model.get_parameter(keys[n]).grad.double().numpy() + OPTIM.weight_decay * p
+        m = b1 * optim_state[f"optim/m/{n}"] + (1 - b1) * g
+        v = b2 * optim_state[f"optim/v/{n}"] + (1 - b2) * g * g
+        lr = lr_at(OPTIM, 1, param_group(n))
+        want = p - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + OPTIM.eps)
+        np.testing.assert_allclose(after[f"optim/m/{n}"], m, rtol=1e-4, atol=1e-9, err_msg=n)
+        np.testing.assert_allclose(after[f"optim/v/{n}"], v, rtol=1e-4, atol=1e-12, err_msg=n)
+        np.testing.assert_allclose(after[n], want, rtol=1e-5, atol=1e-6, err_msg=n)
+    assert int(after["optim/step"]) == 4
+
+
+def test_frozen_tensors_are_not_optimised(spec, batch):
+    state = init_state(spec, 0)
+    state["V.neck.bn.shift"] = np.full_like(state["V.neck.bn.shift"], 0.25)
+    trainer = make_trainer(spec, state)
+    trainer.step(batch)
+    after = trainer.state()
+    frozen = [n for n, i in param_table(spec).items() if not i.trainable and not i.running]
+    assert "V.neck.bn.shift" in frozen
+    for n in frozen:
+        assert np.array_equal(after[n], state[n]), n  # not even weight decay touches them
+        assert f"optim/m/{n}" not in after
+
+
+def test_set_epoch_applies_the_schedule_to_both_groups(spec):
+    trainer = make_trainer(spec, init_state(spec, 0))
+    for epoch in (0, 1, 3, 4, 9):
+        trainer.set_epoch(epoch)
+        assert trainer.learning_rates() == {
+            g: pytest.approx(lr_at(OPTIM, epoch, g)) for g in ("backbone", "head")
+        }
+
+
+def test_dropout_masks_follow_seed_and_epoch(spec, batch):
+    state = init_state(spec, 0)
+
+    def run(seed, epoch):
+        trainer = make_trainer(spec, state, seed=seed)
+        trainer.set_epoch(epoch)
+        trainer.step(batch)
+        return trainer.state()
+
+    first, again, other_seed = run(1, 2), run(1, 2), run(2, 2)
+    assert all(np.array_equal(first[k], again[k]) for k in first)  # reproducible on the CPU
+    name = "V.z_classifier.fc.weight"  # downstream of the dropout
+    assert not np.array_equal(first[name], other_seed[name])
+
+
+def test_model_only_state_starts_a_fresh_optimiser(spec, batch):
+    trainer = make_trainer(spec, init_state(spec, 0))
+    trainer.step(batch)
+    trainer.load(init_state(spec, 1))
+    state = trainer.state()
+    assert int(state["optim/step"]) == 0
+    assert all(not np.any(v) for k, v in state.items() if k.startswith("optim/m/"))
+
+
+def test_incomplete_optimiser_state_is_rejected(spec):
+    trainer = make_trainer(spec, init_state(spec, 0))
+    broken = {**init_state(spec, 0), **random_optim_state(spec, step=2)}
+    del broken["optim/v/V.backbone.conv1.weight"]
+    with pytest.raises(
+        CheckpointError, match=r"optim/v/V\.backbone\.conv1\.weight|v/V\.backbone\.conv1\.weight"
+    ):
+        trainer.load(broken)
+
+
+def test_bad_batches_are_rejected_before_the_device(spec, batch):
+    trainer = make_trainer(spec, init_state(spec, 0))
+    with pytest.raises(DataError, match=r"labels must lie in 0\.\.2"):
+        trainer.step({**batch, "labels": batch["labels"] + 5})
+    with pytest.raises(DataError, match="uint8"):
+        trainer.step({**batch, "images": batch["images"].astype(np.float32)})
+
+
+def test_unknown_trainer_options_are_named(spec):
+    backend = TorchBackend()
+    model = backend.build(spec, device="cpu")
+    with pytest.raises(ConfigError, match="warp_speed"):
+        backend.trainer(model, LOSS, OPTIM, warp_speed=True)
+
+
+def test_metrics_average_the_steps_since_the_last_fetch(spec, batch):
+    trainer = make_trainer(spec, init_state(spec, 0), dropout=False)
+    assert trainer.metrics() == {}
+    seen = []
+    for _ in range(2):
+        trainer.step(batch)
+        seen.append(trainer.metrics()["total"])
+    trainer2 = make_trainer(spec, init_state(spec, 0), dropout=False)
+    trainer2.step(batch)
+    trainer2.step(batch)
+    assert trainer2.metrics()["total"] == pytest.approx(sum(seen) / 2, rel=1e-6)
+
+
+def test_single_process_distributed_step_equals_the_plain_step(spec, batch, tmp_path):
+    dist = torch.distributed
+    if not dist.is_available():
+        pytest.skip("this torch build has no torch.distributed")
+    state = init_state(spec, 0)
+    plain = make_trainer(spec, state, dropout=False)
+    plain.step(batch)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
+    )
+    try:
+        wrapped = make_trainer(spec, state, dropout=False, distributed=True)
+        wrapped.step(batch)
+        got, want = wrapped.state(), plain.state()
+        assert wrapped.metrics() == pytest.approx(plain.metrics())
+    finally:
+        dist.destroy_process_group()
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-7, err_msg=k)
