@@ -1,0 +1,146 @@
+"""Training step time (forward + backward + Adam, all four paths) per backend.
+
+Two models, each timed on every requested backend in this one process so
+the numbers compare side by side:
+- ``tiny``: the tiny preset, batch 16 at 64x32;
+- ``r18``: the official routing (CAM before layers 2-4, last stride 1,
+  BNNeck, heads) on a ResNet-18 backbone, 256x128, batch 8, 395 classes.
+Loss: the official objective. Same initial weights (init_state) and the
+same uint8 batch for every backend; fp32 on the CPU.
+
+    .venv/bin/python benchmarks/bench_step.py [--backend torch|mindspore|all] [--steps 3]
+
+Prints ms per step and images/s per backend, and each backend's time as
+a ratio of the first one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from vdreid import backend as registry
+from vdreid.losses import get_loss_preset
+from vdreid.optim import get_optim_preset
+from vdreid.spec import (
+    InputSpec,
+    ModelSpec,
+    feature_recipe,
+    get_preset,
+    grey,
+    init_state,
+    mvd_branch,
+    mvd_paths,
+    resnet,
+)
+
+SYSU_CLASSES = 395
+
+
+def official_r18(num_classes: int = SYSU_CLASSES) -> ModelSpec:
+    """The official preset's structure with a ResNet-18 trunk (512-d feat)."""
+    branches = tuple(
+        mvd_branch(
+            name,
+            resnet(18, last_stride=1, cam_positions=(2, 3, 4)),
+            num_classes,
+            neck_shift_trainable=False,
+            head_hidden=(1000, 500),
+            z_width=512,
+            z_hidden=256,
+            z_dropout=0.5,
+        )
+        for name in ("V", "I", "S")
+    )
+    return ModelSpec(
+        preset="official-r18",
+        num_classes=num_classes,
+        input=InputSpec(height=256, width=128),
+        grey=grey("official"),
+        branches=branches,
+        paths=mvd_paths(),
+        test_feature=feature_recipe("official"),
+    )
+
+
+CASES = {
+    "tiny": (lambda: get_preset("tiny", 8), 16),
+    "r18": (official_r18, 8),
+}
+
+
+def make_batch(spec: ModelSpec, size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Half the identities' images visible, half infrared, two per identity and modality."""
+    rng = np.random.default_rng(seed)
+    ids = size // 4
+    return {
+        "images": rng.integers(
+            0, 256, (size, spec.input.height, spec.input.width, 3), dtype=np.uint8
+        ),
+        "labels": np.repeat(np.arange(ids, dtype=np.int64), 4),
+        "modality": np.tile(np.array([0, 0, 1, 1], dtype=np.int64), ids),
+    }
+
+
+def time_steps(name: str, spec: ModelSpec, batch: dict[str, np.ndarray], steps: int) -> float:
+    """Seconds per training step on ``name`` (CPU, fp32), after two warm-up steps."""
+    backend = registry.get(name)
+    model = backend.build(spec, device="cpu")
+    backend.set_state(model, init_state(spec, 0))
+    trainer = backend.trainer(
+        model, get_loss_preset("official"), get_optim_preset("official"), amp=False, seed=0
+    )
+    for _ in range(2):
+        trainer.step(batch)
+    trainer.metrics()
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(batch)
+    trainer.metrics()  # the only synchronisation
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--backend", default="all", help="torch, mindspore or all (every registered one)"
+    )
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per model and backend")
+    ap.add_argument("--models", default="tiny,r18", help="comma-separated: " + ", ".join(CASES))
+    args = ap.parse_args()
+    names = sorted(registry.registered()) if args.backend == "all" else [args.backend]
+    usable = []
+    for n in names:
+        info, status = registry.probe(n)
+        if info is None:
+            print(f"skipping {n}: {status}")
+        else:
+            usable.append(n)
+    failed: list[str] = []
+    for model_name in args.models.split(","):
+        make_spec, size = CASES[model_name]
+        spec = make_spec()
+        batch = make_batch(spec, size)
+        h, w = spec.input.height, spec.input.width
+        print(f"== {model_name}: batch {size} at {h}x{w}, 4 paths, official loss, CPU fp32")
+        first = None
+        for n in usable:
+            try:
+                seconds = time_steps(n, spec, batch, args.steps)
+            except Exception as exc:  # report and go on: the other backends still compare
+                failed.append(n)
+                print(f"  {n:10s} FAILED: {type(exc).__name__}: {registry.first_line(exc)}")
+                continue
+            first = first or seconds
+            print(
+                f"  {n:10s} {seconds * 1e3:9.1f} ms/step  {size / seconds:8.1f} images/s  "
+                f"x{seconds / first:.2f} of the first"
+            )
+    if failed:
+        raise SystemExit(f"the step failed on: {', '.join(sorted(set(failed)))}")
+
+
+if __name__ == "__main__":
+    main()
