@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/vdreid doctor
+	$(BIN)/vdreid demo --out $(DEMO_DIR)
 
 test: $(STAMP)
 	VDREID_TEST_BACKENDS=$${VDREID_TEST_BACKENDS-torch,mindspore} $(BIN)/python -m pytest -q

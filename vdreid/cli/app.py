@@ -11,6 +11,7 @@ import typer
 from vdreid import __version__
 from vdreid.cli import backends as backends_cmd
 from vdreid.cli import data as data_cmd
+from vdreid.cli import demo as demo_cmd
 from vdreid.cli import doctor as doctor_cmd
 from vdreid.cli import evaluate as evaluate_cmd
 from vdreid.cli import export as export_cmd
@@ -30,6 +31,7 @@ app.command("doctor")(doctor_cmd.doctor)
 app.command("export")(export_cmd.export)
 app.command("train")(train_cmd.train)
 app.command("eval")(evaluate_cmd.evaluate)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(model_cmd.app, name="model")
 app.add_typer(data_cmd.app, name="data")
 
