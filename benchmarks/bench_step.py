@@ -8,15 +8,19 @@ the numbers compare side by side:
 Loss: the official objective. Same initial weights (init_state) and the
 same uint8 batch for every backend; fp32 on the CPU.
 
-    .venv/bin/python benchmarks/bench_step.py [--backend torch|mindspore|all] [--steps 3]
+    .venv/bin/python benchmarks/bench_step.py [--backend torch|mindspore|all] [--steps 3] [--threads 1]
 
 Prints ms per step and images/s per backend, and each backend's time as
-a ratio of the first one's.
+a ratio of the first one's. ``--threads`` (OMP_NUM_THREADS, default 1)
+is set before any framework loads: on a machine shared with other work,
+two spinning OpenMP threads on two cores can make small models 100x
+slower, which would measure the neighbours rather than the backend.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -109,7 +113,9 @@ def main() -> None:
     )
     ap.add_argument("--steps", type=int, default=3, help="timed steps per model and backend")
     ap.add_argument("--models", default="tiny,r18", help="comma-separated: " + ", ".join(CASES))
+    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for the frameworks")
     args = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     names = sorted(registry.registered()) if args.backend == "all" else [args.backend]
     usable = []
     for n in names:
@@ -124,7 +130,10 @@ def main() -> None:
         spec = make_spec()
         batch = make_batch(spec, size)
         h, w = spec.input.height, spec.input.width
-        print(f"== {model_name}: batch {size} at {h}x{w}, 4 paths, official loss, CPU fp32")
+        print(
+            f"== {model_name}: batch {size} at {h}x{w}, 4 paths, official loss, "
+            f"CPU fp32, {args.threads} thread(s)"
+        )
         first = None
         for n in usable:
             try:
