@@ -127,6 +127,7 @@ class TorchTrainer:
         self.seed = seed
         self.rank = 0
         if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         elif self.cuda:
@@ -197,6 +198,10 @@ class TorchTrainer:
                 "the data pipeline yields decoded RGB uint8 NHWC batches"
             )
         n, c = len(images), self.spec.num_classes
+        if n < 2:
+            raise DataError(
+                f"a training batch needs at least 2 images (batch norm uses batch statistics), got {n}"
+            )
         if labels.shape != (n,) or modality.shape != (n,):
             raise DataError(
                 f"labels and modality must have shape ({n},) for {n} images, got {labels.shape} and {modality.shape}"
