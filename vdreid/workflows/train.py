@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from vdreid import backend as registry
-from vdreid.checkpoint import load_checkpoint, save_checkpoint
+from vdreid.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from vdreid.config import TrainConfig
 from vdreid.data.batch import BatchAssembler
 from vdreid.data.readers import read_dataset
@@ -82,6 +82,7 @@ def train(
     loss_spec = get_loss_preset(cfg.preset)
     run = RunDir(cfg.out)
     start_ckpt = resume_path(resume, run)
+    resumed = _read_resume(start_ckpt, spec_hash(spec)) if start_ckpt is not None else None
     if lead:
         run.prepare(
             cfg,
@@ -124,8 +125,8 @@ def train(
     trainer = backend.trainer(model, loss_spec, cfg.optim, **options)
 
     start_epoch, best_map = 0, -math.inf
-    if start_ckpt is not None:
-        start_epoch, best_map = _restore(trainer, sampler, start_ckpt, spec_hash(spec))
+    if resumed is not None:
+        start_epoch, best_map = _restore(trainer, sampler, resumed)
         if lead:
             console.print(f"resumed from {start_ckpt} after epoch {start_epoch}")
 
@@ -231,9 +232,8 @@ def _save(
     )
 
 
-def _restore(
-    trainer: Any, sampler: IdentitySampler, path: Path, expected_hash: str
-) -> tuple[int, float]:
+def _read_resume(path: Path, expected_hash: str) -> Checkpoint:
+    """The checkpoint to resume from, checked before anything is built."""
     ckpt = load_checkpoint(path)
     if ckpt.spec is None or spec_hash(ckpt.spec) != expected_hash:
         raise CheckpointError(
@@ -244,6 +244,10 @@ def _restore(
         raise CheckpointError(
             f"cannot resume from {path}: it holds no training position (epoch); it is not a training checkpoint"
         )
+    return ckpt
+
+
+def _restore(trainer: Any, sampler: IdentitySampler, ckpt: Checkpoint) -> tuple[int, float]:
     trainer.load(ckpt.tensors)
     sampler.load_state(json.loads(ckpt.meta[META_SAMPLER]))
     return int(ckpt.meta[META_EPOCH]), float(ckpt.meta.get(META_BEST, "-inf"))
