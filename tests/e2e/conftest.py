@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from backend_selection import load_backend, requested_backends
-from vdreid.config import resolve_train_config
 from vdreid.data.synth import Shape, synthesize
+
+from backend_selection import load_backend, requested_backends
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -34,22 +34,3 @@ def sysu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         progress=False,
     )
     return root
-
-
-def tiny_config(root: Path, out: Path, backend: str, **fields):
-    """The tiny recipe on the small tree: 3 steps of 4 ids x (2 + 2) per epoch."""
-    base = {
-        "backend": backend,
-        "preset": "tiny",
-        "dataset": "sysu",
-        "root": str(root),
-        "out": str(out),
-        "epochs": 1,
-        "ids_per_batch": 4,
-        "instances": 2,
-        "log_interval": 1,
-        "checkpoint_every": 1,
-        "seed": 3,
-        "protocol": {"trials": 2},
-    }
-    return resolve_train_config(None, {**base, **fields})

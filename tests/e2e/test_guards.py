@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from conftest import tiny_config
 from vdreid.checkpoint import load_checkpoint
 from vdreid.errors import CheckpointError, ConfigError, NumericalError
 from vdreid.workflows.train import train
+
+from e2e_runs import tiny_config
 
 pytest.importorskip("torch")
 

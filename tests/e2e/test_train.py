@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import tiny_config
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.cli.app import app
 from vdreid.spec import init_state
 from vdreid.workflows.train import train
+
+from e2e_runs import tiny_config
 
 TERMS = ("ce", "rank", "cml", "vsd", "vcd", "total")
 
