@@ -17,44 +17,14 @@ modalities.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-from vdreid import backend as registry
 from vdreid.spec import ModelSpec, get_preset, init_state, param_table, preprocess
 
-ENV = "VDREID_TEST_BACKENDS"
 NUM_CLASSES = 4
 #: the format each first-party backend's export case uses
 EXPORT_FORMATS = {"torch": "onnx", "mindspore": "mindir"}
-
-
-def requested_backends() -> tuple[list[str], bool]:
-    """(names, strict): strict when the environment lists them explicitly."""
-    listed = os.environ.get(ENV, "").strip()
-    if listed:
-        return [n.strip() for n in listed.split(",") if n.strip()], True
-    return sorted(registry.registered()), False
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend_name" in metafunc.fixturenames:
-        names, _ = requested_backends()
-        metafunc.parametrize("backend_name", names, ids=names, scope="session")
-
-
-@pytest.fixture(scope="session")
-def backend(backend_name: str):
-    _, strict = requested_backends()
-    try:
-        return registry.get(backend_name)
-    except Exception as exc:
-        reason = f"backend {backend_name!r} is not usable: {type(exc).__name__}: {exc}"
-        if strict:
-            pytest.fail(f"{reason} (listed in {ENV})", pytrace=False)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -8,19 +8,6 @@ import pytest
 
 from vdreid.data.synth import Shape, synthesize
 
-from backend_selection import load_backend, requested_backends
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend_name" in metafunc.fixturenames:
-        names, _ = requested_backends()
-        metafunc.parametrize("backend_name", names, ids=names, scope="module")
-
-
-@pytest.fixture(scope="module")
-def backend(backend_name: str):
-    return load_backend(backend_name)
-
 
 @pytest.fixture(scope="session")
 def sysu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
