@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from reference_rank import loop_rank  # noqa: E402
-
 from vdreid.eval import k_reciprocal_rerank, pairwise_distance, rank  # noqa: E402
+
+from reference_rank import loop_rank  # noqa: E402
 
 DIM = 64
 

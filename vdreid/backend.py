@@ -102,7 +102,9 @@ class Backend(Protocol):
     def set_state(self, model: Any, state: Mapping[str, np.ndarray]) -> None:
         """Load canonical state; strict: any mismatch raises CheckpointError."""
 
-    def forward(self, model: Any, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
+    def forward(
+        self, model: Any, images: np.ndarray, *, train: bool = False
+    ) -> dict[str, np.ndarray]:
         """Named outputs for normalised float32 NCHW images. ``train=True``:
         batch statistics (running statistics updated) and dropout off."""
 

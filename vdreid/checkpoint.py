@@ -3,7 +3,7 @@
 Layout:
 - model tensors under their canonical names (``V.backbone.conv1.weight``);
 - other state under a namespace prefix with "/" (``optim/step``,
-  ``optim/V.head.fc1.weight.exp_avg``); canonical names never contain "/";
+  ``optim/m/V.head.fc1.weight``); canonical names never contain "/";
 - metadata: ``vdreid.spec`` (ModelSpec JSON), ``vdreid.spec_hash``,
   ``vdreid.version``, ``vdreid.backend`` (the writer) and the caller's own
   string pairs (keys must not start with "vdreid.").

@@ -42,7 +42,9 @@ def test_doctor_runs_a_computation_on_every_backend():
     assert report["ok"] is True
     names = {b["name"] for b in report["backends"]}
     assert {"torch", "mindspore"} <= names
-    assert all(b["max_abs_diff"] is not None and b["max_abs_diff"] < 1e-5 for b in report["backends"])
+    assert all(
+        b["max_abs_diff"] is not None and b["max_abs_diff"] < 1e-5 for b in report["backends"]
+    )
 
 
 def test_doctor_fails_on_a_wrong_result(monkeypatch):

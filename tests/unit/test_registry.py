@@ -16,7 +16,9 @@ def test_first_party_backends_are_registered():
 
 def test_unknown_backend_names_installed_ones(monkeypatch):
     monkeypatch.setattr(
-        registry, "registered", lambda: {"torch": md.EntryPoint("torch", "x:y", registry.ENTRY_POINT_GROUP)}
+        registry,
+        "registered",
+        lambda: {"torch": md.EntryPoint("torch", "x:y", registry.ENTRY_POINT_GROUP)},
     )
     with pytest.raises(BackendNotAvailable) as err:
         registry.get("jax")
