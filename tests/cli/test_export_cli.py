@@ -67,8 +67,9 @@ def test_drift_past_tolerance_fails_and_removes_the_file(checkpoint, tmp_path, m
 def test_tampered_weights_in_the_file_are_caught(checkpoint, tmp_path, monkeypatch):
     """Change a weight inside the written ONNX file before onnxruntime reads it."""
     import onnx
-    import vdreid_torch.export as torch_export
     from onnx import numpy_helper
+
+    import vdreid_torch.export as torch_export
 
     honest = torch_export.run_onnx
 

@@ -12,9 +12,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mindspore")
-from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
-from vdreid_mindspore.ops import MSOps  # noqa: E402
-
 from vdreid.losses import (  # noqa: E402
     CrossEntropyTerm,
     LossSpec,
@@ -28,6 +25,8 @@ from vdreid.losses import (  # noqa: E402
     sinkhorn_plan,
 )
 from vdreid.ops import NumpyOps  # noqa: E402
+from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
+from vdreid_mindspore.ops import MSOps  # noqa: E402
 
 ITERS = 6  # enough to exercise the frozen updates (the official rule stops at 2-3 here)
 CE_ONLY = LossSpec(ce=CrossEntropyTerm())

@@ -9,8 +9,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
-from vdreid_torch.ops import TorchOps  # noqa: E402
-
 from vdreid.losses import (  # noqa: E402
     LOSS_PRESETS,
     cost_matrix,
@@ -21,6 +19,7 @@ from vdreid.losses import (  # noqa: E402
     sinkhorn_plan,
 )
 from vdreid.ops import NumpyOps  # noqa: E402
+from vdreid_torch.ops import TorchOps  # noqa: E402
 
 tops, nops = TorchOps(), NumpyOps()
 PATHS = ("V", "I", "Sx", "Sg")

@@ -7,15 +7,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from vdreid.errors import CheckpointError, ConfigError, ExportError  # noqa: E402
+from vdreid.spec import get_preset, init_state, param_table  # noqa: E402
+from vdreid.workflows.export import example_batch  # noqa: E402
 from vdreid_torch import names  # noqa: E402
 from vdreid_torch.backend import TorchBackend  # noqa: E402
 from vdreid_torch.build import build_model  # noqa: E402
 from vdreid_torch.device import resolve_device  # noqa: E402
 from vdreid_torch.export import export_model  # noqa: E402
-
-from vdreid.errors import CheckpointError, ConfigError, ExportError  # noqa: E402
-from vdreid.spec import get_preset, init_state, param_table  # noqa: E402
-from vdreid.workflows.export import example_batch  # noqa: E402
 
 NO_CUDA = not torch.cuda.is_available()
 
