@@ -1,0 +1,79 @@
+"""2-D convolution with a fast CPU lowering.
+
+MindSpore's CPU kernel for convolutions with kernel > 1 runs at about
+1 GFLOP/s (forward and backward), 50-100x slower than its matmul. On the
+CPU a k > 1 convolution is therefore lowered to im2col (``ops.unfold``)
+followed by ONE 2-D matmul over (batch * output positions, C*k*k): one
+large GEMM beats a batched matmul with a broadcast weight on small maps,
+whose backward reduces the weight gradient over the batch (measured in
+benchmarks/bench_conv_ms.py). 1x1 convolutions, GPU/Ascend and exported
+graphs use the native kernel (``lowered=False``).
+
+The weight is OIHW, as in torch and the canonical state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mindspore import Parameter, Tensor, nn, ops
+
+from vdreid_mindspore._quiet import mindspore  # noqa: F401  (quiet logging first)
+
+
+class Conv2d(nn.Cell):
+    """Square-kernel convolution without groups or dilation.
+
+    ``lowered`` picks the im2col + matmul path; it is read when a graph is
+    compiled, so flip it only before compiling a new graph (export does).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = False,
+        *,
+        lowered: bool = False,
+    ):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+        self.lowered = lowered and kernel > 1
+        self.weight = Parameter(
+            Tensor(np.zeros((out_channels, in_channels, kernel, kernel), np.float32)),
+            name="weight",
+        )
+        self.has_bias = bias
+        self.bias = (
+            Parameter(Tensor(np.zeros((out_channels,), np.float32)), name="bias")
+            if bias
+            else None
+        )
+
+    def construct(self, x: Tensor) -> Tensor:
+        if self.lowered:
+            y = self._im2col_matmul(x)
+        else:
+            y = ops.conv2d(x, self.weight, None, self.stride, "pad", self.padding)
+        if self.has_bias:
+            y = y + self.bias.reshape(1, -1, 1, 1)
+        return y
+
+    def _im2col_matmul(self, x: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        k, s, p = self.kernel, self.stride, self.padding
+        ho = (h + 2 * p - k) // s + 1
+        wo = (w + 2 * p - k) // s + 1
+        cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
+        cols = cols.transpose(0, 2, 1).reshape(n * ho * wo, -1)
+        y = ops.matmul(cols, self.weight.reshape(self.out_channels, -1).T)
+        return y.reshape(n, ho, wo, self.out_channels).transpose(0, 3, 1, 2)
+
+    def extend_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel={self.kernel}, stride={self.stride}, "
+            f"padding={self.padding}, bias={self.has_bias}, lowered={self.lowered}"
+        )
