@@ -75,6 +75,11 @@ class Trainer(Protocol):
     def load(self, state: Mapping[str, np.ndarray]) -> None:
         """Restore what :meth:`state` returned."""
 
+    def close(self) -> None:
+        """Release what the trainer holds beyond the model (for example a
+        distributed process group). Optional: the workflow calls it when the
+        trainer has it."""
+
 
 @runtime_checkable
 class Backend(Protocol):

@@ -248,6 +248,14 @@ class TorchTrainer:
         self._sums, self._count = {}, 0
         return dict(zip(keys, values, strict=True))
 
+    def close(self) -> None:
+        """End a distributed run cleanly: wait for every rank, then tear the
+        process group down (a rank exiting with gloo threads alive aborts)."""
+        dist = torch.distributed
+        if self.distributed and dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     # -- state --------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         out = names.get_state(self.model, self.spec)

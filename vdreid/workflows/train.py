@@ -133,49 +133,29 @@ def train(
     steps = len(sampler)
     validation: Evaluation | None = None
     meta = {"preset": cfg.preset, "dataset": cfg.dataset}
-    with TrainProgress(
-        cfg.epochs * steps, start_epoch * steps, enabled=progress and lead, console=console
-    ) as bar:
+    total, done_steps = cfg.epochs * steps, start_epoch * steps
+    with TrainProgress(total, done_steps, enabled=progress and lead, console=console) as bar:
         for epoch in range(start_epoch, cfg.epochs):
-            trainer.set_epoch(epoch)
-            sampler.set_epoch(epoch)
-            for step, indices in enumerate(sampler):
-                batch = assembler(indices, epoch=epoch, step=step, rank=rank)
-                trainer.step(batch.as_dict())
-                bar.step(epoch, cfg.epochs, step, steps, len(indices) * world)
-                if (step + 1) % cfg.log_interval == 0 or step + 1 == steps:
-                    metrics = _checked(trainer.metrics(), epoch, step, run if lead else None)
-                    speed = bar.show(metrics)
-                    if lead:
-                        lrs = {f"lr_{g}": lr_at(cfg.optim, epoch, g) for g in ("backbone", "head")}
-                        run.log(
-                            {
-                                "epoch": epoch,
-                                "step": step,
-                                "global_step": epoch * steps + step + 1,
-                                **metrics,
-                                **lrs,
-                                "images_per_s": round(speed, 1),
-                            }
-                        )
+            _train_epoch(
+                trainer, sampler, assembler, bar, run if lead else None, cfg, epoch, rank, world
+            )
             done = epoch + 1
             if cfg.validate_every and index.val and done % cfg.validate_every == 0:
                 validation = _validate(backend, model, spec, index, cfg, progress=False)
-                val_map = validation.result.summary()["mAP"]["mean"]
+                val = validation.result.summary()
                 if lead:
                     run.log(
-                        {
-                            "epoch": epoch,
-                            "val_mAP": val_map,
-                            "val_R1": validation.result.summary()["R1"]["mean"],
-                        }
+                        {"epoch": epoch, "val_mAP": val["mAP"]["mean"], "val_R1": val["R1"]["mean"]}
                     )
-                if val_map > best_map:
-                    best_map = val_map
+                if val["mAP"]["mean"] > best_map:
+                    best_map = val["mAP"]["mean"]
                     if lead:
                         _save(run.best, trainer, spec, cfg, sampler, done, best_map, meta)
             if lead and (done % cfg.checkpoint_every == 0 or done == cfg.epochs):
                 _save(run.last, trainer, spec, cfg, sampler, done, best_map, meta)
+    close = getattr(trainer, "close", None)  # optional in the Trainer protocol
+    if close is not None:
+        close()
 
     evaluation = None
     if evaluate and lead and index.test:
@@ -184,6 +164,43 @@ def train(
         )
         evaluation.save(run.evaluation)
     return TrainResult(run.root, cfg.epochs, run.last, evaluation, validation)
+
+
+def _train_epoch(
+    trainer: Any,
+    sampler: IdentitySampler,
+    assembler: BatchAssembler,
+    bar: TrainProgress,
+    run: RunDir | None,
+    cfg: TrainConfig,
+    epoch: int,
+    rank: int,
+    world: int,
+) -> None:
+    """One pass over the identities; loss terms are fetched (the only host
+    synchronisation) every ``log_interval`` steps and at the epoch's end."""
+    trainer.set_epoch(epoch)
+    sampler.set_epoch(epoch)
+    steps = len(sampler)
+    for step, indices in enumerate(sampler):
+        trainer.step(assembler(indices, epoch=epoch, step=step, rank=rank).as_dict())
+        bar.step(epoch, cfg.epochs, step, steps, len(indices) * world)
+        if (step + 1) % cfg.log_interval and step + 1 != steps:
+            continue
+        metrics = _checked(trainer.metrics(), epoch, step, run)
+        speed = bar.show(metrics)
+        if run is not None:
+            lrs = {f"lr_{g}": lr_at(cfg.optim, epoch, g) for g in ("backbone", "head")}
+            run.log(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "global_step": epoch * steps + step + 1,
+                    **metrics,
+                    **lrs,
+                    "images_per_s": round(speed, 1),
+                }
+            )
 
 
 def _checked(
