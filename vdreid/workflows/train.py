@@ -114,12 +114,10 @@ def train(
                 f"pretrained: {report.loaded} tensors from {cfg.pretrained}, {report.kept_initial} kept initial"
             )
     backend.set_state(model, state)
-    options: dict[str, Any] = {
-        "amp": cfg.amp,
-        "compile": cfg.compile,
-        "seed": cfg.seed,
-        "deterministic": cfg.deterministic,
-    }
+    # Options every backend takes (amp, seed); the others only when asked for,
+    # so a backend without them still runs the default recipe.
+    options: dict[str, Any] = {"amp": cfg.amp, "seed": cfg.seed}
+    options.update({k: True for k in ("compile", "deterministic") if getattr(cfg, k)})
     if world > 1:
         options.update(distributed=True, sync_bn=cfg.sync_bn)
     trainer = backend.trainer(model, loss_spec, cfg.optim, **options)
