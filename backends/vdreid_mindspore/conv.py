@@ -1,13 +1,23 @@
 """2-D convolution with a fast CPU lowering.
 
 MindSpore's CPU kernel for convolutions with kernel > 1 runs at about
-1 GFLOP/s (forward and backward), 50-100x slower than its matmul. On the
-CPU a k > 1 convolution is therefore lowered to im2col (``ops.unfold``)
-followed by ONE 2-D matmul over (batch * output positions, C*k*k): one
-large GEMM beats a batched matmul with a broadcast weight on small maps,
-whose backward reduces the weight gradient over the batch (measured in
-benchmarks/bench_conv_ms.py). 1x1 convolutions, GPU/Ascend and exported
-graphs use the native kernel (``lowered=False``).
+1-3 GFLOP/s (forward and backward), 50-100x slower than its matmul. On the
+CPU a k > 1 convolution is therefore lowered to im2col (``ops.unfold``,
+the columns of every k x k window) followed by a matmul, in one of two
+forms chosen from the static shapes when the graph is traced:
+
+- large maps (>= BATCHED_MIN_POSITIONS output positions per image and
+  >= BATCHED_MIN_FLOPS multiply-adds x 2): a batched matmul of the weight
+  broadcast over the batch with each image's columns. About 2x faster than
+  the flat form there, and it keeps only the columns for the backward
+  (a ResNet-18 branch step at batch 8 and 256x128: 1.8 GB peak against
+  3.9 GB);
+- otherwise ONE 2-D matmul over (batch * positions, C*k*k): the batched
+  form pays ~25 ms of fixed cost per convolution in its backward, which
+  made the tiny model 20x slower.
+
+Measured in benchmarks/bench_conv_ms.py. 1x1 convolutions, GPU/Ascend and
+exported graphs use the native kernel (``lowered=False``).
 
 The weight is OIHW, as in torch and the canonical state.
 """
@@ -18,6 +28,10 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
 from vdreid_mindspore._quiet import mindspore  # noqa: F401  (quiet logging first)
+
+#: thresholds of the batched form (see the module docstring)
+BATCHED_MIN_POSITIONS = 512
+BATCHED_MIN_FLOPS = 1e8
 
 
 class Conv2d(nn.Cell):
@@ -63,14 +77,17 @@ class Conv2d(nn.Cell):
         return y
 
     def _im2col_matmul(self, x: Tensor) -> Tensor:
-        n, _, h, w = x.shape
-        k, s, p = self.kernel, self.stride, self.padding
+        n, c, h, w = x.shape
+        k, s, p, o = self.kernel, self.stride, self.padding, self.out_channels
         ho = (h + 2 * p - k) // s + 1
         wo = (w + 2 * p - k) // s + 1
         cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
-        cols = cols.transpose(0, 2, 1).reshape(n * ho * wo, -1)
-        y = ops.matmul(cols, self.weight.reshape(self.out_channels, -1).T)
-        return y.reshape(n, ho, wo, self.out_channels).transpose(0, 3, 1, 2)
+        if ho * wo >= BATCHED_MIN_POSITIONS and 2 * n * o * c * k * k * ho * wo >= BATCHED_MIN_FLOPS:
+            weight = ops.broadcast_to(self.weight.reshape(1, o, c * k * k), (n, o, c * k * k))
+            return ops.bmm(weight, cols).reshape(n, o, ho, wo)
+        cols = cols.transpose(0, 2, 1).reshape(n * ho * wo, c * k * k)
+        y = ops.matmul(cols, self.weight.reshape(o, c * k * k).T)
+        return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
 
     def extend_repr(self) -> str:
         return (

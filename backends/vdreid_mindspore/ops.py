@@ -4,9 +4,9 @@ loss code traces inside ms.jit (GRAPH mode) and runs in PYNATIVE mode."""
 from __future__ import annotations
 
 import numpy as np
+from mindspore import Tensor, ops
 
 from vdreid_mindspore._quiet import mindspore as ms
-from mindspore import Tensor, ops
 
 
 class MSOps:

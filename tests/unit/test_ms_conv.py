@@ -1,6 +1,7 @@
-"""The CPU im2col + matmul convolution equals MindSpore's native one,
-forward and backward (input and weight gradients), on the shapes the
-ResNets use: the 7x7/2 stem, 3x3/1 and 3x3/2 convs, 1x1 projections."""
+"""The CPU im2col + matmul convolution (both forms) equals MindSpore's
+native one, forward and backward (input and weight gradients), on the
+shapes the ResNets use: the 7x7/2 stem, 3x3/1 and 3x3/2 convs, 1x1
+projections."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mindspore")
+from vdreid_mindspore import conv as conv_module  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.conv import Conv2d  # noqa: E402
 
@@ -34,8 +36,12 @@ def _pair(shape, bias: bool):
     return convs, x
 
 
+@pytest.mark.parametrize("form", ["flat", "batched"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"k{s[5]}s{s[6]}")
-def test_lowered_conv_equals_native_forward_and_backward(shape):
+def test_lowered_conv_equals_native_forward_and_backward(shape, form, monkeypatch):
+    if form == "batched":  # the large-map form, forced onto small shapes
+        monkeypatch.setattr(conv_module, "BATCHED_MIN_POSITIONS", 0)
+        monkeypatch.setattr(conv_module, "BATCHED_MIN_FLOPS", 0)
     (fast, native), x = _pair(shape, bias=True)
     assert fast.lowered == (shape[5] > 1) and not native.lowered
     y_fast, y_native = fast(x).asnumpy(), native(x).asnumpy()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -13,6 +14,9 @@ from vdreid import __version__
 from vdreid import backend as registry
 from vdreid.cli._common import console, handle_errors, print_json
 from vdreid.ops import NumpyOps
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from vdreid.parity import ParityReport
 
 #: A backend's tiny computation must match numpy to this, relative to the
 #: result's magnitude (float32 arithmetic, different summation orders).
@@ -46,9 +50,43 @@ def check_backend(name: str) -> dict[str, object]:
     return row
 
 
+def run_parity_checks(names: list[str], *, quiet: bool) -> ParityReport:
+    from vdreid.parity import run_parity
+
+    if quiet:
+        return run_parity(names)
+    with console.status("parity checks...", spinner="dots") as status:
+        return run_parity(names, progress=lambda msg: status.update(f"parity: {msg}"))
+
+
+def parity_table(report: ParityReport) -> Table:
+    t = Table(title="parity (tiny model; largest difference per check)")
+    for col in ("check", "backend", "against", "largest diff", "tolerance", "where", "status"):
+        t.add_column(col)
+    for d in report.rows:
+        t.add_row(
+            d.check,
+            d.backend,
+            d.against,
+            f"{d.value:.2e} {d.kind}",
+            f"{d.tolerance:g}",
+            d.worst,
+            "[green]ok[/]" if d.ok else "[red]mismatch[/]",
+        )
+    return t
+
+
 @handle_errors
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    parity: Annotated[
+        bool,
+        typer.Option(
+            "--parity",
+            help="Also run the cross-backend parity checks (tiny model: forward, features, "
+            "loss terms, one training step, checkpoints; about two minutes on a CPU).",
+        ),
+    ] = False,
 ) -> None:
     """Check Python, numpy and every registered backend (import and a tiny computation)."""
     env = {
@@ -59,8 +97,14 @@ def doctor(
     }
     rows = [check_backend(n) for n in sorted(registry.registered())]
     healthy = all(r["status"] == "ok" for r in rows)
+    report = run_parity_checks([r["name"] for r in rows if r["status"] == "ok"], quiet=as_json) if parity else None
+    if report is not None:
+        healthy = healthy and report.ok and bool(report.rows)
     if as_json:
-        print_json({"environment": env, "backends": rows, "ok": healthy})
+        out = {"environment": env, "backends": rows, "ok": healthy}
+        if report is not None:
+            out["parity"] = [dataclasses.asdict(d) | {"ok": d.ok} for d in report.rows]
+        print_json(out)
     else:
         t = Table(title="environment", show_header=False)
         for k, v in env.items():
@@ -79,5 +123,7 @@ def doctor(
                 "[green]ok[/]" if r["status"] == "ok" else f"[red]{r['status']}[/]",
             )
         console.print(bt)
+        if report is not None:
+            console.print(parity_table(report))
     if not healthy:
         raise typer.Exit(1)

@@ -21,11 +21,14 @@ def export(
         str, typer.Option("--backend", "-b", help="Backend that exports (torch, mindspore).")
     ] = "torch",
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="Export format (torch: onnx).")
+        str, typer.Option("--format", "-f", help="Export format (torch: onnx; mindspore: mindir).")
     ] = "onnx",
     device: Annotated[
         str | None,
-        typer.Option("--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
+        typer.Option(
+            "--device",
+            help="torch: cpu, cuda or cuda:N; mindspore: CPU, GPU or Ascend (default: an accelerator when present).",
+        ),
     ] = None,
     tolerance: Annotated[
         float,

@@ -1,0 +1,102 @@
+"""Inference: named outputs for parity checks and batched test features.
+
+Both run compiled graphs (GRAPH mode), cached on the model: one per mode
+for ``forward`` and one for ``features``, whose last partial batch is
+padded to the batch size so that every batch reuses the same graph (eval
+mode treats images independently, so the padding changes nothing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mindspore import Tensor, nn
+
+from vdreid.errors import DataError
+from vdreid_mindspore._quiet import mindspore as ms
+from vdreid_mindspore.build import MVDNet, Normalise
+
+
+class Outputs(nn.Cell):
+    """Every output of the model for normalised images, dropout off."""
+
+    def __init__(self, model: MVDNet):
+        super().__init__()
+        self.model = model
+
+    @ms.jit
+    def construct(self, x: Tensor) -> tuple[Tensor, ...]:
+        return self.model(x)
+
+
+class Features(nn.Cell):
+    """uint8 NHWC images -> the test feature (eval mode)."""
+
+    def __init__(self, model: MVDNet):
+        super().__init__()
+        self.model = model
+        self.normalise = Normalise(model.spec)
+
+    @ms.jit
+    def construct(self, images: Tensor) -> Tensor:
+        return self.model.test_feature(self.normalise(images))
+
+
+def _cached(model: MVDNet, name: str, cls: type[nn.Cell]) -> nn.Cell:
+    cells = model.__dict__.setdefault("_vdreid_graphs", {})
+    if name not in cells:
+        cells[name] = cls(model)
+    return cells[name]
+
+
+def forward(model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
+    """Every output for normalised float32 NCHW images, as numpy.
+
+    ``train=True`` normalises with batch statistics and updates the running
+    statistics, as a training step does, with dropout off (the oracle's
+    convention). The model's train/eval mode is restored afterwards.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] != 3 or not np.issubdtype(images.dtype, np.floating):
+        raise DataError(
+            f"expected normalised float32 images (N, 3, H, W), got {images.dtype} {images.shape}; "
+            "run vdreid.spec.preprocess on uint8 NHWC batches first"
+        )
+    if train and len(images) < 2:
+        raise DataError(f"a train-mode forward needs at least 2 images (batch statistics), got {len(images)}")
+    cell = _cached(model, "outputs", Outputs)
+    was_training = model.training
+    cell.set_train(train)
+    try:
+        out = cell(Tensor(np.ascontiguousarray(images, dtype=np.float32)))
+    finally:
+        model.set_train(was_training)
+    return {k: v.asnumpy().astype(np.float32, copy=False) for k, v in zip(model.output_names(train), out, strict=True)}
+
+
+def features(model: MVDNet, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """Test features (the spec's recipe, eval mode) for uint8 NHWC images."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise DataError(
+            f"expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}; "
+            "decode to RGB uint8 and stack into one NHWC batch"
+        )
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    if len(images) == 0:
+        return np.zeros((0, model.spec.feature_dim), np.float32)
+    cell = _cached(model, "features", Features)
+    was_training = model.training
+    cell.set_train(False)
+    size = min(batch_size, len(images))
+    chunks = []
+    try:
+        for start in range(0, len(images), size):
+            batch = images[start : start + size]
+            n = len(batch)
+            if n < size:  # pad: one compiled graph for every batch
+                batch = np.concatenate([batch, np.zeros((size - n, *batch.shape[1:]), np.uint8)])
+            chunks.append((cell(Tensor(np.ascontiguousarray(batch))), n))
+        return np.concatenate([c.asnumpy()[:n] for c, n in chunks]).astype(np.float32, copy=False)
+    finally:
+        model.set_train(was_training)
