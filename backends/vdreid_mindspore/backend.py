@@ -60,7 +60,7 @@ class MindSporeBackend:
         return infer.features(model, images, batch_size=batch_size)
 
     def trainer(self, model: MVDNet, loss_spec: Any, optim: Any, **options: Any) -> MindSporeTrainer:
-        """Options: amp, dropout, seed, pynative (see MindSporeTrainer)."""
+        """Options: amp, dropout, seed, pynative, deterministic (see MindSporeTrainer)."""
         check_options(options)
         return MindSporeTrainer(model, loss_spec, optim, target=resolve_device(None), **options)
 

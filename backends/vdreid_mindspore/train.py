@@ -177,7 +177,8 @@ class MindSporeTrainer:
     the CPU), ``dropout=False`` switches the classifiers' dropout off
     (parity runs against the oracle), ``seed`` seeds the dropout masks
     (reseeded per epoch), ``pynative=True`` runs the step eagerly instead
-    of compiling it (debugging; slow).
+    of compiling it (debugging; slow), ``deterministic`` asks GPU/Ascend
+    for deterministic kernels.
     """
 
     def __init__(
@@ -191,7 +192,12 @@ class MindSporeTrainer:
         dropout: bool = True,
         seed: int | None = None,
         pynative: bool = False,
+        deterministic: bool = False,
     ):
+        # MindSpore's CPU kernels used here are deterministic already; on GPU
+        # and Ascend ask the runtime for deterministic kernels.
+        if deterministic and target != "CPU":
+            ms.set_context(deterministic="ON")
         self.model = model
         self.spec = model.spec
         self.loss_spec = loss_spec
@@ -344,7 +350,7 @@ class MindSporeTrainer:
 
 
 def check_options(options: Mapping[str, object]) -> None:
-    known = {"amp", "dropout", "seed", "pynative"}
+    known = {"amp", "dropout", "seed", "pynative", "deterministic"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(
