@@ -54,7 +54,7 @@ def run_demo(
     data = out / "data"
     t0 = time.perf_counter()
     if not (data / "exp").is_dir():
-        console.print(f"[bold]1/5[/] synthesising a SYSU-like dataset in {data}")
+        console.print(f"[bold]1/4[/] synthesising a SYSU-like dataset in {data}")
         shutil.rmtree(data, ignore_errors=True)
         synthesize("sysu", data, seed=0, progress=progress)
     seconds["synthesise"] = time.perf_counter() - t0
@@ -75,7 +75,7 @@ def run_demo(
         None, {**(overrides or {}), **{k: v for k, v in fields.items() if v is not None}}
     )
 
-    console.print("[bold]2/5[/] evaluating the untrained network (same spec, same initial weights)")
+    console.print("[bold]2/4[/] evaluating the untrained network (same spec, same initial weights)")
     t0 = time.perf_counter()
     index = read_dataset(cfg.dataset, cfg.root)
     spec = get_preset(cfg.preset, index.train_labels()[1])
@@ -87,14 +87,14 @@ def run_demo(
     )
     seconds["untrained eval"] = time.perf_counter() - t0
 
-    console.print(f"[bold]3/5[/] training `tiny` on {backend} for {cfg.epochs} epochs")
+    console.print(f"[bold]3/4[/] training `tiny` on {backend} for {cfg.epochs} epochs")
     t0 = time.perf_counter()
     result = train(cfg, progress=progress, console=console)
     assert result.evaluation is not None  # the test split is never empty here
     seconds["train + eval"] = time.perf_counter() - t0
 
     console.print(
-        "[bold]4/5[/] exporting and verifying: " + ", ".join(f"{f} ({n})" for n, f, _ in exports)
+        "[bold]4/4[/] exporting and verifying: " + ", ".join(f"{f} ({n})" for n, f, _ in exports)
     )
     done = []
     for name, fmt, filename in exports:
