@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vdreid.spec import ModelSpec, get_preset, init_state, param_table, preprocess
+from vdreid.parity import perturbed_state
+from vdreid.spec import ModelSpec, get_preset, preprocess
 
 NUM_CLASSES = 4
 #: the format each first-party backend's export case uses
@@ -35,25 +36,6 @@ def export_format(backend_name: str) -> str:
 @pytest.fixture(scope="session")
 def spec() -> ModelSpec:
     return get_preset("tiny", NUM_CLASSES)
-
-
-def perturbed_state(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
-    """init_state plus perturbations that make every part of the network matter."""
-    rng = np.random.default_rng(seed)
-    state = init_state(spec, seed)
-    for name, info in param_table(spec).items():
-        shape = info.shape
-        if info.role == "bn_mean":
-            state[name] = rng.normal(0.0, 0.1, shape).astype(np.float32)
-        elif info.role == "bn_var":
-            state[name] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-        elif info.role in ("bn_shift", "bias"):
-            state[name] = rng.normal(0.0, 0.05, shape).astype(np.float32)
-        elif info.role == "scalar":  # channel attention: large values make fp32 CAM ill-conditioned
-            state[name] = rng.uniform(-0.1, 0.1, shape).astype(np.float32)
-        elif info.role == "weight" and "classifier" in name:
-            state[name] = state[name] * np.float32(50.0)  # logits far from uniform
-    return state
 
 
 @pytest.fixture(scope="session")
