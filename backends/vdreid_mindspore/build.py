@@ -22,7 +22,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from vdreid.spec import nodes as sn
 from vdreid.spec.model import ModelSpec
 from vdreid_mindspore._quiet import mindspore as ms
-from vdreid_mindspore.conv import Conv2d
+from vdreid_mindspore.conv import Conv2d, cast_like
 from vdreid_mindspore.names import bn_momentum, check_layout
 
 
@@ -53,9 +53,9 @@ class Linear(nn.Cell):
         self.bias = Parameter(Tensor(np.zeros((node.out_features,), np.float32)), name="bias") if node.bias else None
 
     def construct(self, x: Tensor) -> Tensor:
-        y = ops.matmul(x, self.weight.T)
+        y = ops.matmul(x, cast_like(self.weight, x).T)
         if self.has_bias:
-            y = y + self.bias
+            y = y + cast_like(self.bias, x)
         return y
 
 
@@ -111,7 +111,7 @@ class ChannelAttention(nn.Cell):
         energy = ops.bmm(q, q.transpose(0, 2, 1))
         energy = ops.amax(energy, -1, True) - energy
         attn = ops.softmax(energy, -1)
-        return self.attn_scale * ops.bmm(attn, q).reshape(n, c, h, w) + x
+        return cast_like(self.attn_scale, x) * ops.bmm(attn, q).reshape(n, c, h, w) + x
 
 
 class Downsample(nn.Cell):
@@ -402,6 +402,18 @@ def is_lowered(model: nn.Cell) -> bool:
     return any(
         c.lowered for _, c in model.cells_and_names() if isinstance(c, (Conv2d, MaxPool))
     )
+
+
+def set_precision(model: nn.Cell, dtype) -> None:
+    """Run ``model`` in ``dtype`` (float16 for mixed precision, float32 to undo):
+    every cell casts its inputs to it, batch norms stay float32, and the
+    float32 parameters are cast where they are used (cast_like). Unlike
+    ``ms.amp.auto_mixed_precision``, which wraps cells and so renames the
+    parameters, this leaves the Cell tree, and the canonical names, as they are."""
+    model.to_float(dtype)
+    for _, cell in model.cells_and_names():
+        if isinstance(cell, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            cell.to_float(ms.float32)
 
 
 def build_model(spec: ModelSpec, *, lowered: bool = False) -> MVDNet:

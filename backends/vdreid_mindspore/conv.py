@@ -34,6 +34,11 @@ BATCHED_MIN_POSITIONS = 512
 BATCHED_MIN_FLOPS = 1e8
 
 
+def cast_like(param: Tensor, x: Tensor) -> Tensor:
+    """``param`` in ``x``'s dtype (a compile-time choice; no cast when they agree)."""
+    return param if param.dtype == x.dtype else param.astype(x.dtype)
+
+
 class Conv2d(nn.Cell):
     """Square-kernel convolution without groups or dilation.
 
@@ -68,25 +73,26 @@ class Conv2d(nn.Cell):
         )
 
     def construct(self, x: Tensor) -> Tensor:
+        weight = cast_like(self.weight, x)  # mixed precision: float32 weights, float16 maps
         if self.lowered:
-            y = self._im2col_matmul(x)
+            y = self._im2col_matmul(x, weight)
         else:
-            y = ops.conv2d(x, self.weight, None, self.stride, "pad", self.padding)
+            y = ops.conv2d(x, weight, None, self.stride, "pad", self.padding)
         if self.has_bias:
-            y = y + self.bias.reshape(1, -1, 1, 1)
+            y = y + cast_like(self.bias, x).reshape(1, -1, 1, 1)
         return y
 
-    def _im2col_matmul(self, x: Tensor) -> Tensor:
+    def _im2col_matmul(self, x: Tensor, weight: Tensor) -> Tensor:
         n, c, h, w = x.shape
         k, s, p, o = self.kernel, self.stride, self.padding, self.out_channels
         ho = (h + 2 * p - k) // s + 1
         wo = (w + 2 * p - k) // s + 1
         cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
         if ho * wo >= BATCHED_MIN_POSITIONS and 2 * n * o * c * k * k * ho * wo >= BATCHED_MIN_FLOPS:
-            weight = ops.broadcast_to(self.weight.reshape(1, o, c * k * k), (n, o, c * k * k))
-            return ops.bmm(weight, cols).reshape(n, o, ho, wo)
+            batched = ops.broadcast_to(weight.reshape(1, o, c * k * k), (n, o, c * k * k))
+            return ops.bmm(batched, cols).reshape(n, o, ho, wo)
         cols = cols.transpose(0, 2, 1).reshape(n * ho * wo, c * k * k)
-        y = ops.matmul(cols, self.weight.reshape(o, c * k * k).T)
+        y = ops.matmul(cols, weight.reshape(o, c * k * k).T)
         return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
 
     def extend_repr(self) -> str:

@@ -25,8 +25,8 @@ zero gradient and is still decayed and stepped, as in torch.
 Dropout masks are drawn on the host from a numpy generator reseeded in
 :meth:`set_epoch` from (seed, epoch), see build.Classifier.
 
-Mixed precision (``amp``, Ascend and GPU only): the network runs in
-float16 through ``ms.amp.auto_mixed_precision`` level O2 (batch norm stays
+Mixed precision (``amp``, Ascend and GPU only; MindSpore's O2 recipe):
+the network runs in float16 (build.set_precision: batch norm stays
 float32, parameters and Adam stay float32), the loss math in float32, with
 dynamic loss scaling: a step whose gradients overflow is skipped (the
 parameters and moments are left as they were) and halves the scale; 1000
@@ -49,7 +49,7 @@ from vdreid.optim import OptimConfig, lr_at, param_group
 from vdreid.spec import PATH_OUTPUTS, param_table
 from vdreid_mindspore import names
 from vdreid_mindspore._quiet import mindspore as ms
-from vdreid_mindspore.build import MVDNet, Normalise
+from vdreid_mindspore.build import MVDNet, Normalise, set_precision
 from vdreid_mindspore.ops import MSOps
 
 OPTIM = "optim"
@@ -207,7 +207,7 @@ class MindSporeTrainer:
         self.dropout = dropout and bool(model.dropout_slots)
         self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
         if self.amp:
-            ms.amp.auto_mixed_precision(model, "O2", dtype=ms.float16)
+            set_precision(model, ms.float16)
 
         keys = names.ms_keys(self.spec)
         params = names.parameters(model)

@@ -4,6 +4,8 @@ masks from the host generator, and a compiled step that reads what
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,10 +13,11 @@ pytest.importorskip("mindspore")
 from vdreid.errors import ConfigError, DataError  # noqa: E402
 from vdreid.losses import CrossEntropyTerm, LossSpec  # noqa: E402
 from vdreid.optim import OptimConfig, get_optim_preset  # noqa: E402
-from vdreid.parity import parity_case, warm_optimizer_state  # noqa: E402
+from vdreid.parity import parity_case, perturbed_state, warm_optimizer_state  # noqa: E402
+from vdreid.spec import get_preset, init_state  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.backend import MindSporeBackend  # noqa: E402
-from vdreid_mindspore.train import adam_values, bias_corrections  # noqa: E402
+from vdreid_mindspore.train import MindSporeTrainer, adam_values, bias_corrections  # noqa: E402
 
 
 def test_adam_matches_torch_including_tiny_gradients_and_weight_decay():
@@ -55,12 +58,25 @@ def test_adam_matches_torch_including_tiny_gradients_and_weight_decay():
     assert not np.allclose(p.asnumpy(), p0)
 
 
+def one_block_spec():
+    """tiny with one block per stage: the smallest graph that still has every kind of node."""
+    spec = get_preset("tiny", 4)
+    branches = []
+    for b in spec.branches:
+        stages = tuple(s.model_copy(update={"blocks": s.blocks[:1]}) for s in b.backbone.stages)
+        branches.append(
+            b.model_copy(update={"backbone": b.backbone.model_copy(update={"stages": stages})})
+        )
+    return spec.model_copy(update={"branches": tuple(branches)})
+
+
 @pytest.fixture(scope="module")
 def ce_trainer():
-    """A compiled step on tiny with the cross-entropy loss only (the cheapest graph)."""
-    case = parity_case()
+    """A compiled step with the cross-entropy loss only (the cheapest graph)."""
+    spec = one_block_spec()
+    case = dataclasses.replace(parity_case(), spec=spec, state=perturbed_state(spec))
     backend = MindSporeBackend()
-    model = backend.build(case.spec, device="cpu")
+    model = backend.build(spec, device="cpu")
     backend.set_state(model, case.state)
     trainer = backend.trainer(
         model,
@@ -137,3 +153,36 @@ def test_bad_batches_and_options_are_user_errors(ce_trainer):
         backend.trainer(
             model, LossSpec(ce=CrossEntropyTerm()), get_optim_preset("tiny"), compile=True
         )
+
+
+def test_mixed_precision_steps_and_skips_an_overflowing_step():
+    """The amp path (float16 network, float32 parameters and Adam, dynamic loss
+    scaling), run on the CPU by naming an accelerator target."""
+    case = parity_case()
+    spec = one_block_spec()
+    backend = MindSporeBackend()
+    model = backend.build(spec, device="cpu")
+    backend.set_state(model, init_state(spec, 0))
+    trainer = MindSporeTrainer(
+        model,
+        LossSpec(ce=CrossEntropyTerm()),
+        get_optim_preset("tiny"),
+        target="GPU",
+        amp=True,
+        dropout=False,
+    )
+    assert trainer.amp
+    before = trainer.state()
+    trainer.step(case.batch)
+    after = trainer.state()
+    terms = trainer.metrics()
+    assert np.isfinite(terms["total"]) and int(after["optim/step"]) == 1
+    assert after["V.head.fc1.weight"].dtype == np.float32
+    assert not np.array_equal(after["V.head.fc1.weight"], before["V.head.fc1.weight"])
+    trainer._scale = 3e38  # float16 gradients overflow at any such scale
+    trainer.step(case.batch)
+    skipped = trainer.state()
+    assert int(skipped["optim/step"]) == 1 and trainer._scale == 1.5e38
+    for k in after:
+        if not k.endswith((".mean", ".var")):  # running statistics still see the batch
+            np.testing.assert_array_equal(skipped[k], after[k], err_msg=k)
