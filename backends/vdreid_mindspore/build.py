@@ -20,7 +20,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
 from vdreid.spec import nodes as sn
-from vdreid.spec.model import ModelSpec
+from vdreid.spec.model import PATH_OUTPUTS, ModelSpec
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.conv import Conv2d, cast_like
 from vdreid_mindspore.names import bn_momentum, check_layout
@@ -199,7 +199,6 @@ class Classifier(nn.Cell):
         if self.has_norm:
             self.bn = batch_norm(node.norm, maps=False)
         self.negative_slope = node.negative_slope
-        self.p = node.dropout
         self.fc = Linear(node.fc)
 
     def construct(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
@@ -291,9 +290,6 @@ class Normalise(nn.Cell):
     def construct(self, images: Tensor) -> Tensor:
         x = images.astype(ms.float32).transpose(0, 3, 1, 2) / 255.0
         return (x - self.mean) / self.std
-
-
-PATH_OUTPUTS = ("global", "feat", "logits", "z", "z_logits")
 
 
 class DropoutSlot(NamedTuple):
