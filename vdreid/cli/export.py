@@ -21,8 +21,13 @@ def export(
         str, typer.Option("--backend", "-b", help="Backend that exports (torch, mindspore).")
     ] = "torch",
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="Export format (torch: onnx; mindspore: mindir).")
-    ] = "onnx",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Export format (default: the backend's own; torch: onnx, mindspore: mindir).",
+        ),
+    ] = None,
     device: Annotated[
         str | None,
         typer.Option(
@@ -47,7 +52,9 @@ def export(
     """
     from vdreid.workflows.export import export_checkpoint
 
-    with console.status(f"exporting {checkpoint} with {backend} to {fmt}...", spinner="dots"):
+    with console.status(
+        f"exporting {checkpoint} with {backend} to {fmt or 'its own format'}...", spinner="dots"
+    ):
         result = export_checkpoint(
             checkpoint,
             out,

@@ -68,7 +68,7 @@ def export_checkpoint(
     out: str | Path,
     *,
     backend: str = "torch",
-    fmt: str = "onnx",
+    fmt: str | None = None,
     device: str | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     batch: int = EXAMPLE_BATCH,
@@ -92,6 +92,7 @@ def export_checkpoint(
             "vdreid.checkpoint.save_checkpoint(..., spec=spec)"
         )
     b = registry.get(backend)
+    fmt = fmt or b.export_formats[0]  # the backend's own format by default
     model = b.build(ckpt.spec, device=device)
     b.set_state(model, model_state(ckpt.tensors))
     out = Path(out)
