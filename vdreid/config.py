@@ -56,6 +56,9 @@ class ProtocolConfig(_Frozen):
 class TrainConfig(_Frozen):
     backend: str = "torch"
     preset: Literal["official", "paper", "msport", "tiny"] = "tiny"
+    input_size: tuple[int, int] | None = Field(
+        None, description="network input (H, W) in pixels; None = the model preset's"
+    )
     dataset: Literal["sysu", "regdb", "llcm", "manifest"] = "sysu"
     root: Path = Path("data/sysu")
     trial: int | None = Field(None, ge=1, le=10, description="RegDB trial (1..10)")
@@ -90,12 +93,18 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "instances": 4,
         "augment": {"flip": 0.5, "erasing": 0.5, "grey": 0.5},
     },
+    # Tuned on the synthetic SYSU-like set (vdreid data synth, 380 ids) so the
+    # demo learns in ~3 CPU minutes: at the preset's 64x32 the clothes'
+    # patterns blur away (R1 ~20%), at 128x64 R1 reaches ~67%; channel
+    # augmentation makes colour an unreliable cue, pushing towards shape.
     "tiny": {
-        "epochs": 12,
+        "input_size": (128, 64),
+        "epochs": 32,
         "ids_per_batch": 8,
         "instances": 2,
         "log_interval": 5,
-        "checkpoint_every": 4,
+        "checkpoint_every": 8,
+        "augment": {"channel": 0.5},
     },
 }
 

@@ -74,7 +74,7 @@ OPTIM_PRESETS: dict[str, OptimConfig] = {
     # schedule multiplies by 0.1 every epoch from 15 to 27, a bug)
     "msport": OptimConfig(lr=3.5e-4, head_lr=3.5e-3, milestones=(40, 70), warmup_epochs=10),
     # short runs for tests and the demo
-    "tiny": OptimConfig(lr=3.5e-3, warmup_epochs=1, warmup_factor=0.1, milestones=(30,)),
+    "tiny": OptimConfig(lr=3.5e-3, warmup_epochs=1, warmup_factor=0.1, milestones=(24,)),
 }
 
 

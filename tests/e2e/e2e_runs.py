@@ -12,6 +12,7 @@ def tiny_config(root: Path, out: Path, backend: str, **fields) -> TrainConfig:
     base = {
         "backend": backend,
         "preset": "tiny",
+        "input_size": None,  # the preset's 64x32, 4x cheaper than the recipe's 128x64
         "dataset": "sysu",
         "root": str(root),
         "out": str(out),

@@ -9,7 +9,7 @@ import pytest
 
 from vdreid.checkpoint import load_checkpoint
 from vdreid.errors import CheckpointError, ConfigError, NumericalError
-from vdreid.workflows.train import train
+from vdreid.workflows.train import META_BEST, train
 
 from e2e_runs import tiny_config
 
@@ -59,3 +59,35 @@ def test_resume_refuses_another_model(sysu_root, tmp_path):
             evaluate=False,
             progress=False,
         )
+
+
+def test_validation_holds_out_the_val_ids_and_keeps_the_best(sysu_root, tmp_path):
+    from vdreid.data.readers import read_dataset
+
+    index = read_dataset("sysu", sysu_root)
+    val_ids = {r.pid for r in index.val}
+    assert val_ids and val_ids <= {r.pid for r in index.train}  # the reader trains on train+val
+    cfg = tiny_config(sysu_root, tmp_path / "run", "torch", epochs=2, validate_every=1)
+    result = train(cfg, evaluate=False, progress=False)
+
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors")
+    train_ids = {r.pid for r in index.train} - val_ids
+    assert best.spec.num_classes == len(train_ids)  # the classifier never saw a val id
+    log = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    val_maps = [
+        float(line.split('"val_mAP": ')[1].split(",")[0]) for line in log if "val_mAP" in line
+    ]
+    assert len(val_maps) == 2 and result.validation is not None
+    assert float(best.meta[META_BEST]) == pytest.approx(max(val_maps))
+
+
+def test_validation_needs_a_validation_split(tmp_path):
+    from vdreid.data.synth import Shape, synthesize
+
+    root = tmp_path / "regdb"
+    synthesize(
+        "regdb", root, shape=Shape(ids=2, test_ids=2, per_cam=1, size=(32, 16)), progress=False
+    )
+    cfg = tiny_config(root, tmp_path / "run", "torch", dataset="regdb", trial=1, validate_every=1)
+    with pytest.raises(ConfigError, match="no validation split"):
+        train(cfg, evaluate=False, progress=False)

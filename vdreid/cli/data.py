@@ -63,7 +63,7 @@ def synth(
     ids: Annotated[
         int | None,
         typer.Option(
-            "--ids", help="Training identities (sysu 40: 3/4 train + 1/4 val; regdb 20; llcm 30)."
+            "--ids", help="Training identities (sysu 380: 3/4 train + 1/4 val; regdb 20; llcm 30)."
         ),
     ] = None,
     test_ids: Annotated[

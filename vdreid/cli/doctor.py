@@ -97,7 +97,11 @@ def doctor(
     }
     rows = [check_backend(n) for n in sorted(registry.registered())]
     healthy = all(r["status"] == "ok" for r in rows)
-    report = run_parity_checks([r["name"] for r in rows if r["status"] == "ok"], quiet=as_json) if parity else None
+    report = (
+        run_parity_checks([r["name"] for r in rows if r["status"] == "ok"], quiet=as_json)
+        if parity
+        else None
+    )
     if report is not None:
         healthy = healthy and report.ok and bool(report.rows)
     if as_json:

@@ -37,8 +37,8 @@ class DatasetIndex:
     """A dataset read from disk.
 
     ``train`` are the training records (for SYSU: train + val ids, as the
-    official recipe; ``val`` then holds the val-id records again for model
-    selection when configured), ``test`` every record an evaluation
+    official recipe; ``val`` holds the val-id records again, and a run that
+    selects checkpoints on them trains on :meth:`holding_out_val`), ``test`` every record an evaluation
     protocol may draw its queries and galleries from. ``name`` is the
     dataset key (sysu, regdb, llcm, manifest) the protocols dispatch on;
     ``root`` the folder read; ``trial`` the RegDB trial (1..10) or None;
@@ -53,6 +53,15 @@ class DatasetIndex:
     val: tuple[Record, ...] = ()
     trial: int | None = None
     notes: tuple[str, ...] = ()
+
+    def holding_out_val(self) -> DatasetIndex:
+        """This index with the val ids' records removed from ``train``.
+
+        For runs that select checkpoints on ``val``: validating on identities
+        the network was trained on would measure memorisation.
+        """
+        val_ids = {r.pid for r in self.val}
+        return dataclasses.replace(self, train=tuple(r for r in self.train if r.pid not in val_ids))
 
     def train_labels(self) -> tuple[np.ndarray, int]:
         """Contiguous 0..C-1 labels for ``train`` (sorted pid order) and C."""

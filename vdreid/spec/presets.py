@@ -19,6 +19,8 @@ from vdreid.spec.model import InputSpec, ModelSpec
 from vdreid.spec.nodes import ResNet
 
 BRANCH_NAMES = ("V", "I", "S")
+#: Smallest input side a preset accepts: the stem and three strided stages halve it 5 times.
+MIN_INPUT_SIDE = 32
 
 
 def _mvd(
@@ -132,8 +134,26 @@ PRESETS: dict[str, Callable[[int], ModelSpec]] = {
 }
 
 
-def get_preset(name: str, num_classes: int) -> ModelSpec:
-    """The named preset's ModelSpec for ``num_classes`` identities."""
+def get_preset(
+    name: str, num_classes: int, *, input_size: tuple[int, int] | None = None
+) -> ModelSpec:
+    """The named preset's ModelSpec for ``num_classes`` identities.
+
+    ``input_size`` (H, W) replaces the preset's input size: the network ends
+    in global pooling, so no parameter shape depends on it.
+    """
     if name not in PRESETS:
         raise SpecError(f"unknown model preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    return PRESETS[name](num_classes)
+    spec = PRESETS[name](num_classes)
+    if input_size is None:
+        return spec
+    height, width = (int(v) for v in input_size)
+    if min(height, width) < MIN_INPUT_SIDE:
+        raise SpecError(
+            f"input size {height}x{width} is too small: the ResNet downsamples by up to 32, "
+            f"so both sides must be at least {MIN_INPUT_SIDE} pixels (for example 128x64)"
+        )
+    resized = InputSpec.model_validate(
+        {**spec.input.model_dump(), "height": height, "width": width}
+    )
+    return spec.model_copy(update={"input": resized})

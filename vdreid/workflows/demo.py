@@ -20,10 +20,10 @@ from vdreid import backend as registry
 from vdreid.config import resolve_train_config
 from vdreid.data.readers import read_dataset
 from vdreid.data.synth import synthesize
-from vdreid.spec import get_preset, init_state
+from vdreid.spec import init_state
 from vdreid.workflows.evaluate import Evaluation, evaluate_model
 from vdreid.workflows.export import ExportResult, export_checkpoint
-from vdreid.workflows.train import train
+from vdreid.workflows.train import run_spec, train
 
 #: Exports the demo makes: (backend, format, file name).
 EXPORTS = (("torch", "onnx", "tiny.onnx"), ("mindspore", "mindir", "tiny.mindir"))
@@ -78,7 +78,7 @@ def run_demo(
     console.print("[bold]2/4[/] evaluating the untrained network (same spec, same initial weights)")
     t0 = time.perf_counter()
     index = read_dataset(cfg.dataset, cfg.root)
-    spec = get_preset(cfg.preset, index.train_labels()[1])
+    spec = run_spec(cfg, index.train_labels()[1])
     b = registry.get(backend)
     model = b.build(spec, device=cfg.device)
     b.set_state(model, init_state(spec, cfg.seed))

@@ -29,7 +29,7 @@ from vdreid.errors import CheckpointError, ConfigError, NumericalError
 from vdreid.losses import get_loss_preset
 from vdreid.optim import lr_at
 from vdreid.spec import get_preset, init_state
-from vdreid.spec.model import spec_hash
+from vdreid.spec.model import ModelSpec, spec_hash
 from vdreid.workflows.evaluate import Evaluation, evaluate_model
 from vdreid.workflows.features import open_cache
 from vdreid.workflows.pretrained import apply_pretrained
@@ -63,6 +63,11 @@ def resume_path(resume: str | None, run: RunDir) -> Path | None:
     return path
 
 
+def run_spec(cfg: TrainConfig, num_classes: int) -> ModelSpec:
+    """The model a run trains: its preset for ``num_classes`` ids at the configured input size."""
+    return get_preset(cfg.preset, num_classes, input_size=cfg.input_size)
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -76,9 +81,16 @@ def train(
     console = console or Console(stderr=True)
     lead = rank == 0
     index = read_dataset(cfg.dataset, cfg.root, trial=cfg.trial)
+    if cfg.validate_every:
+        if not index.val:
+            raise ConfigError(
+                f"validate_every={cfg.validate_every} but the {cfg.dataset} reader has no "
+                "validation split (only SYSU-MM01 has val ids); set validate_every=0"
+            )
+        index = index.holding_out_val()
     labels, num_classes = index.train_labels()
     _, _, modality = arrays(index.train)
-    spec = get_preset(cfg.preset, num_classes)
+    spec = run_spec(cfg, num_classes)
     loss_spec = get_loss_preset(cfg.preset)
     run = RunDir(cfg.out)
     start_ckpt = resume_path(resume, run)
@@ -138,7 +150,7 @@ def train(
                 trainer, sampler, assembler, bar, run if lead else None, cfg, epoch, rank, world
             )
             done = epoch + 1
-            if cfg.validate_every and index.val and done % cfg.validate_every == 0:
+            if cfg.validate_every and done % cfg.validate_every == 0:
                 validation = _validate(backend, model, spec, index, cfg, progress=False)
                 val = validation.result.summary()
                 if lead:

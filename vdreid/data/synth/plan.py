@@ -75,7 +75,7 @@ class Shape:
 
 
 DEFAULTS = {  # layout -> (ids, test_ids, per_cam)
-    "sysu": (40, 20, 4),
+    "sysu": (380, 20, 4),  # enough ids for the tiny recipe to learn (docs/datasets.md)
     "regdb": (20, 20, 10),
     "llcm": (30, 20, 4),
 }

@@ -1,0 +1,74 @@
+"""Run configuration: where each value comes from, overrides, TOML round trip, input size."""
+
+from __future__ import annotations
+
+import pytest
+
+from vdreid.config import (
+    TRAIN_PRESETS,
+    TrainConfig,
+    dump_toml,
+    parse_overrides,
+    resolve_train_config,
+)
+from vdreid.errors import ConfigError, SpecError
+from vdreid.optim import get_optim_preset
+from vdreid.spec import get_preset
+from vdreid.workflows.train import run_spec
+
+
+def test_priority_defaults_recipe_file_overrides(tmp_path):
+    file = tmp_path / "run.toml"
+    file.write_text('preset = "tiny"\nepochs = 7\nseed = 5\n[optim]\nlr = 0.5\n')
+    cfg = resolve_train_config(file, parse_overrides(["seed=9", "augment.flip=0.25"]))
+    assert cfg.epochs == 7 and cfg.optim.lr == 0.5  # the file beats the recipe
+    assert cfg.seed == 9 and cfg.augment.flip == 0.25  # overrides beat the file
+    recipe = TRAIN_PRESETS["tiny"]
+    assert cfg.ids_per_batch == recipe["ids_per_batch"]  # the recipe beats the defaults
+    assert cfg.augment.channel == recipe["augment"]["channel"]
+    assert cfg.optim.milestones == get_optim_preset("tiny").milestones
+    assert cfg.amp == TrainConfig.model_fields["amp"].default  # untouched: the default
+
+
+def test_overrides_parse_json_values_and_reject_non_assignments():
+    assert parse_overrides(["optim.lr=1e-3", "amp=false", "input_size=[96, 48]", "out=runs/x"]) == {
+        "optim": {"lr": 1e-3},
+        "amp": False,
+        "input_size": [96, 48],
+        "out": "runs/x",
+    }
+    with pytest.raises(ConfigError, match="is not KEY=VALUE"):
+        parse_overrides(["epochs"])
+
+
+def test_bad_values_are_named_with_what_was_received():
+    with pytest.raises(ConfigError, match=r"epochs.*got 0") as info:
+        resolve_train_config(None, {"epochs": 0, "preset": "tiny"})
+    assert "training configuration" in str(info.value)
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        resolve_train_config(None, {"preset": "huge"})
+
+
+def test_the_resolved_config_round_trips_through_toml(tmp_path):
+    cfg = resolve_train_config(None, parse_overrides(["preset=tiny", "protocol.trials=3"]))
+    file = tmp_path / "config.toml"
+    file.write_text(dump_toml(cfg))
+    assert resolve_train_config(file) == cfg
+
+
+def test_input_size_replaces_the_presets_and_null_restores_it():
+    native = get_preset("tiny", 7)
+    cfg = resolve_train_config(None, {"preset": "tiny", "input_size": [96, 48]})
+    spec = run_spec(cfg, 7)
+    assert (spec.input.height, spec.input.width) == (96, 48)
+    # only the input changes: same parameters, same normalisation
+    assert spec.branches == native.branches and spec.input.mean == native.input.mean
+    cfg = resolve_train_config(None, parse_overrides(["preset=tiny", "input_size=null"]))
+    assert run_spec(cfg, 7) == native
+
+
+def test_a_bad_input_size_is_refused():
+    with pytest.raises(SpecError, match="too small"):
+        get_preset("tiny", 3, input_size=(16, 8))
+    with pytest.raises(ConfigError, match="input_size"):
+        resolve_train_config(None, {"preset": "tiny", "input_size": [128]})
