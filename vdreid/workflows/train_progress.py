@@ -11,6 +11,11 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
+
+EPOCH_WIDTH, BAR_WIDTH, COUNT_WIDTH, SPEED_WIDTH = 24, 12, 11, 11
+#: Columns left of the loss terms: the fixed ones, the ETA (7) and the separating spaces.
+FIXED_WIDTH = EPOCH_WIDTH + BAR_WIDTH + COUNT_WIDTH + SPEED_WIDTH + 7 + 6
 
 
 class TrainProgress:
@@ -23,13 +28,15 @@ class TrainProgress:
         console: Console | None = None,
     ):
         self.enabled = enabled
+        # Fixed widths for what matters most; the loss terms get the rest of
+        # the line (see show), so a narrow terminal cuts them, not the ETA.
         self._bar = Progress(
-            TextColumn("[bold]{task.fields[epoch]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TextColumn("{task.fields[speed]}"),
+            TextColumn("[bold]{task.fields[epoch]}", table_column=Column(width=EPOCH_WIDTH)),
+            BarColumn(bar_width=BAR_WIDTH),
+            MofNCompleteColumn(table_column=Column(width=COUNT_WIDTH, justify="right")),
+            TextColumn("{task.fields[speed]}", table_column=Column(width=SPEED_WIDTH)),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}", table_column=Column(no_wrap=True)),
             console=console or Console(stderr=True),
             disable=not enabled,
         )
@@ -59,7 +66,12 @@ class TrainProgress:
         now = time.perf_counter()
         speed = self._images / max(now - self._t0, 1e-9)
         self._t0, self._images = now, 0
-        losses = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        # the total first: it is what a cut line still shows
+        ordered = sorted(metrics.items(), key=lambda kv: kv[0] != "total")
+        losses = " ".join(f"{k} {v:.3f}" for k, v in ordered)
+        room = max(self._bar.console.width - FIXED_WIDTH, 0)
+        if len(losses) > room:
+            losses = losses[: max(room - 1, 0)] + "…"
         self._bar.update(self._task, losses=losses, speed=f"{speed:.0f} img/s")
         return speed
 
