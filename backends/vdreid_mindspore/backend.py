@@ -10,8 +10,8 @@ import numpy as np
 
 from vdreid.backend import BackendInfo, ExportReport
 from vdreid.spec import ModelSpec
+from vdreid_mindspore import distributed, infer, names
 from vdreid_mindspore import export as export_mod
-from vdreid_mindspore import infer, names
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, build_model
 from vdreid_mindspore.device import resolve_device, visible_devices
@@ -25,6 +25,7 @@ DEFAULT_EXPORT_TOLERANCE = 1e-4
 class MindSporeBackend:
     name = "mindspore"
     export_formats = export_mod.FORMATS
+    launcher = "msrun"  # vdreid.workflows.launch: the launcher distributed runs start under
 
     def info(self) -> BackendInfo:
         return BackendInfo(self.name, "mindspore", ms.__version__, visible_devices())
@@ -53,14 +54,25 @@ class MindSporeBackend:
     def set_state(self, model: MVDNet, state: Mapping[str, np.ndarray]) -> None:
         names.set_state(model, model.spec, state)
 
-    def forward(self, model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
+    def forward(
+        self, model: MVDNet, images: np.ndarray, *, train: bool = False
+    ) -> dict[str, np.ndarray]:
         return infer.forward(model, images, train=train)
 
     def features(self, model: MVDNet, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         return infer.features(model, images, batch_size=batch_size)
 
-    def trainer(self, model: MVDNet, loss_spec: Any, optim: Any, **options: Any) -> MindSporeTrainer:
-        """Options: amp, dropout, seed, pynative, deterministic (see MindSporeTrainer)."""
+    def init_distributed(self, device: str | None = None) -> tuple[int, int]:
+        """Join msrun's process group on ``device``: (rank, world). In msrun's
+        scheduler process this serves the workers and MindSpore ends the
+        process when they finish (see vdreid_mindspore.distributed)."""
+        return distributed.join(device)
+
+    def trainer(
+        self, model: MVDNet, loss_spec: Any, optim: Any, **options: Any
+    ) -> MindSporeTrainer:
+        """Options: amp, dropout, seed, pynative, deterministic, distributed, sync_bn
+        (see MindSporeTrainer)."""
         check_options(options)
         return MindSporeTrainer(model, loss_spec, optim, target=resolve_device(None), **options)
 

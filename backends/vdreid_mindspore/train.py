@@ -23,7 +23,17 @@ moments and no update; a trainable tensor the loss does not reach gets a
 zero gradient and is still decayed and stepped, as in torch.
 
 Dropout masks are drawn on the host from a numpy generator reseeded in
-:meth:`set_epoch` from (seed, epoch), see build.Classifier.
+:meth:`set_epoch` from (seed, epoch, rank), see build.Classifier.
+
+Distributed (``distributed=True``, one process per device, launched by
+msrun; see vdreid_mindspore.distributed): the gradients are averaged over
+the ranks inside the compiled step (an all-reduce sum per tensor, divided
+by the world size) before weight decay and Adam, so every rank applies the
+same update; the ranks must start from the same weights and are checked to
+still hold them at :meth:`close` (batch-norm running statistics excepted:
+each rank keeps those of its own images). :meth:`metrics` averages the
+terms over ranks. ``sync_bn`` is refused: MindSpore's SyncBatchNorm is
+Ascend-only.
 
 Mixed precision (``amp``, Ascend and GPU only; MindSpore's O2 recipe):
 the network runs in float16 (build.set_precision: batch norm stays
@@ -47,6 +57,7 @@ from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
 from vdreid.optim import OptimConfig, lr_at, param_group
 from vdreid.spec import PATH_OUTPUTS, param_table
+from vdreid_mindspore import distributed as dist
 from vdreid_mindspore import names
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, Normalise, set_precision
@@ -81,6 +92,7 @@ class TrainStep(nn.Cell):
     k), and each group is updated by one HyperMap with its step size bound:
     that compiles 3-5x faster than a Python loop over the tensors or a
     HyperMap over a per-tensor tuple of step sizes (measured on ``tiny``).
+    With ``world`` > 1 the gradients are averaged over the ranks first.
     """
 
     def __init__(
@@ -92,6 +104,7 @@ class TrainStep(nn.Cell):
         bounds: tuple[int, ...],
         *,
         amp: bool,
+        world: int = 1,
     ):
         super().__init__()
         self.model = model
@@ -101,17 +114,28 @@ class TrainStep(nn.Cell):
         self.output_names = model.output_names(train=True)
         self.term_names = (*loss_spec.terms(), "total")
         self.params = ParameterTuple(params)
-        self.m = ParameterTuple([Parameter(ops.zeros_like(p), name=f"optim.m.{p.name}") for p in params])
-        self.v = ParameterTuple([Parameter(ops.zeros_like(p), name=f"optim.v.{p.name}") for p in params])
+        self.m = ParameterTuple(
+            [Parameter(ops.zeros_like(p), name=f"optim.m.{p.name}") for p in params]
+        )
+        self.v = ParameterTuple(
+            [Parameter(ops.zeros_like(p), name=f"optim.v.{p.name}") for p in params]
+        )
         self.groups = tuple(
-            (k, lo, hi) for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)) if hi > lo
+            (k, lo, hi)
+            for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+            if hi > lo
         )
         self.beta1, self.beta2 = optim.betas
         self.eps, self.wd = optim.eps, optim.weight_decay
         self.amp = amp
-        self.sums = Parameter(Tensor(np.zeros(len(self.term_names), np.float32)), name="metrics.sums")
+        self.sums = Parameter(
+            Tensor(np.zeros(len(self.term_names), np.float32)), name="metrics.sums"
+        )
         self.grad_fn = ms.value_and_grad(self.loss, None, self.params, has_aux=True)
         self.hyper = ops.HyperMap()
+        self.distributed = world > 1
+        self.all_reduce = ops.AllReduce() if self.distributed else None
+        self.inv_world = 1.0 / world
 
     def loss(self, images, labels, modality, keeps, scale):
         x = self.normalise(images)
@@ -125,13 +149,22 @@ class TrainStep(nn.Cell):
 
     def construct(self, images, labels, modality, keeps, step_sizes, bc2_sqrt, scale):
         (_, stacked), grads = self.grad_fn(images, labels, modality, keeps, scale)
+        if self.distributed:  # before the overflow check: every rank then skips alike
+            grads = self.hyper(ops.partial(_rank_mean, self.all_reduce, self.inv_world), grads)
         finite = True
         if self.amp:
             grads = self.hyper(ops.partial(_unscale, scale), grads)
             finite = ops.stack([ops.isfinite(g).all() for g in grads]).all()
         for k, lo, hi in self.groups:
             update = ops.partial(
-                _adam_update, self.beta1, self.beta2, self.eps, self.wd, bc2_sqrt, finite, self.amp,
+                _adam_update,
+                self.beta1,
+                self.beta2,
+                self.eps,
+                self.wd,
+                bc2_sqrt,
+                finite,
+                self.amp,
                 step_sizes[k],
             )
             self.hyper(update, self.params[lo:hi], self.m[lo:hi], self.v[lo:hi], grads[lo:hi])
@@ -141,6 +174,10 @@ class TrainStep(nn.Cell):
 
 def _unscale(scale, g):
     return g / scale
+
+
+def _rank_mean(all_reduce, inv_world, g):
+    return all_reduce(g) * inv_world
 
 
 def adam_values(p, m, v, g, step_size, bc2_sqrt, beta1, beta2, eps, wd):
@@ -176,9 +213,10 @@ class MindSporeTrainer:
     Options: ``amp`` float16 O2 with loss scaling on Ascend/GPU (ignored on
     the CPU), ``dropout=False`` switches the classifiers' dropout off
     (parity runs against the oracle), ``seed`` seeds the dropout masks
-    (reseeded per epoch), ``pynative=True`` runs the step eagerly instead
-    of compiling it (debugging; slow), ``deterministic`` asks GPU/Ascend
-    for deterministic kernels.
+    (reseeded per epoch and rank), ``pynative=True`` runs the step eagerly
+    instead of compiling it (debugging; slow), ``deterministic`` asks
+    GPU/Ascend for deterministic kernels, ``distributed`` joins msrun's
+    process group and averages the gradients over it (module docstring).
     """
 
     def __init__(
@@ -193,11 +231,21 @@ class MindSporeTrainer:
         seed: int | None = None,
         pynative: bool = False,
         deterministic: bool = False,
+        distributed: bool = False,
+        sync_bn: bool = False,
     ):
         # MindSpore's CPU kernels used here are deterministic already; on GPU
         # and Ascend ask the runtime for deterministic kernels.
         if deterministic and target != "CPU":
             ms.set_context(deterministic="ON")
+        if sync_bn:
+            raise ConfigError(
+                "sync_bn=True: the mindspore backend has no synchronised batch norm "
+                "(MindSpore's SyncBatchNorm runs on Ascend only); leave sync_bn off, so that "
+                "each rank normalises over its own images, or train with --backend torch on CUDA"
+            )
+        self.distributed = distributed
+        self.rank, self.world = dist.join() if distributed else (0, 1)
         self.model = model
         self.spec = model.spec
         self.loss_spec = loss_spec
@@ -223,7 +271,13 @@ class MindSporeTrainer:
         self.params = {n: self.params[n] for n in self.names}
         bounds = (0, sum(param_group(n) == "backbone" for n in self.names), len(self.names))
         self.step_cell = TrainStep(
-            model, loss_spec, optim, list(self.params.values()), bounds, amp=self.amp
+            model,
+            loss_spec,
+            optim,
+            list(self.params.values()),
+            bounds,
+            amp=self.amp,
+            world=self.world,
         )
         self.term_names = self.step_cell.term_names
         self._run = self.step_cell if pynative else ms.jit(self.step_cell.construct)
@@ -231,13 +285,14 @@ class MindSporeTrainer:
         self._count = 0
         self._scale, self._clean = LOSS_SCALE[0], 0
         self._finite: list[Tensor] = []
+        self._check_in_step("start from the same weights")
         self.set_epoch(0)
 
     # -- schedule -----------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
-        """Learning rates for ``epoch``; reseeds the dropout masks from (seed, epoch)."""
+        """Learning rates for ``epoch``; reseeds the dropout masks from (seed, epoch, rank)."""
         self.lrs = {g: lr_at(self.optim_config, epoch, g) for g in GROUPS}
-        self.rng = np.random.default_rng(epoch_seed(self.seed, epoch))
+        self.rng = np.random.default_rng(epoch_seed(self.seed, epoch, self.rank))
 
     def learning_rates(self) -> dict[str, float]:
         return dict(self.lrs)
@@ -313,7 +368,10 @@ class MindSporeTrainer:
         """Mean of each loss term over the steps since the last call (one host sync)."""
         if not self._count:
             return {}
-        sums = self.step_cell.sums.asnumpy().astype(np.float64) / self._count
+        sums = self.step_cell.sums
+        if self.distributed:
+            sums = dist.mean_over_ranks(sums, self.world)
+        sums = sums.asnumpy().astype(np.float64) / self._count
         self.step_cell.sums.copy_(Tensor(np.zeros(len(self.term_names), np.float32)))
         self._count = 0
         return {k: float(v) for k, v in zip(self.term_names, sums, strict=True)}
@@ -340,17 +398,52 @@ class MindSporeTrainer:
             check_state(expected, optim, source="the optimiser state (optim/...)")
             step = np.asarray(optim["step"])
             if not np.issubdtype(step.dtype, np.integer) or step.ndim != 0 or int(step) < 0:
-                raise CheckpointError(f"optim/step must be a non-negative integer scalar, got {step!r}")
+                raise CheckpointError(
+                    f"optim/step must be a non-negative integer scalar, got {step!r}"
+                )
         # copy_ writes in place: the compiled step keeps reading these buffers
         for i, n in enumerate(self.names):
             for buf, key in ((self.step_cell.m[i], f"m/{n}"), (self.step_cell.v[i], f"v/{n}")):
                 value = optim[key] if optim else np.zeros(buf.shape, np.float32)
                 buf.copy_(Tensor(np.asarray(value, np.float32)))
         self.steps = int(optim["step"]) if optim else 0
+        self._check_in_step("load the same state")
+
+    # -- distributed --------------------------------------------------------
+    def _shared_state(self) -> dict[str, np.ndarray]:
+        """What every rank holds alike: all but the batch-norm running statistics."""
+        running = {n for n, info in param_table(self.spec).items() if info.running}
+        return {k: v for k, v in self.state().items() if k not in running}
+
+    def _check_in_step(self, when: str) -> None:
+        if not self.distributed:
+            return
+        bad = dist.differing(self._shared_state(), self.world)
+        if bad:
+            raise ConfigError(
+                f"the {self.world} ranks must {when}, but {len(bad)} tensor(s) differ between them "
+                f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); give every rank the same "
+                "--seed, --pretrained and --resume files"
+            )
+
+    def close(self) -> None:
+        """End a distributed run: check that the ranks still hold the same
+        weights (a bug otherwise: the averaged gradients keep them equal), then
+        release the process group. Nothing to do for a single process."""
+        if not self.distributed:
+            return
+        bad = dist.differing(self._shared_state(), self.world)
+        dist.leave()
+        self.distributed = False
+        if bad:
+            raise RuntimeError(
+                f"after training, {len(bad)} tensor(s) differ between the {self.world} ranks "
+                f"({', '.join(bad[:5])}); the gradient all-reduce did not keep them in step"
+            )
 
 
 def check_options(options: Mapping[str, object]) -> None:
-    known = {"amp", "dropout", "seed", "pynative", "deterministic"}
+    known = {"amp", "dropout", "seed", "pynative", "deterministic", "distributed", "sync_bn"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(

@@ -26,6 +26,7 @@ DEFAULT_EXPORT_TOLERANCE = 1e-4
 class TorchBackend:
     name = "torch"
     export_formats = export_mod.FORMATS
+    launcher = "torchrun"  # vdreid.workflows.launch: the launcher distributed runs start under
 
     def info(self) -> BackendInfo:
         return BackendInfo(self.name, "torch", torch.__version__, visible_devices())

@@ -155,6 +155,17 @@ def test_bad_batches_and_options_are_user_errors(ce_trainer):
         )
 
 
+def test_distributed_needs_msrun_and_sync_bn_is_refused(ce_trainer, monkeypatch):
+    # the msrun runs themselves: tests/e2e/test_distributed.py
+    _, backend, model, _ = ce_trainer
+    monkeypatch.delenv("MS_ROLE", raising=False)
+    loss, optim = LossSpec(ce=CrossEntropyTerm()), get_optim_preset("tiny")
+    with pytest.raises(ConfigError, match="not started by msrun .*msrun --worker_num N"):
+        backend.trainer(model, loss, optim, distributed=True)
+    with pytest.raises(ConfigError, match="sync_bn=True: .*SyncBatchNorm runs on Ascend only"):
+        backend.trainer(model, loss, optim, distributed=True, sync_bn=True)
+
+
 def test_mixed_precision_steps_and_skips_an_overflowing_step():
     """The amp path (float16 network, float32 parameters and Adam, dynamic loss
     scaling), run on the CPU by naming an accelerator target."""

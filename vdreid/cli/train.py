@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,6 +57,7 @@ def train(
     """Train, checkpoint and evaluate (see docs/training.md)."""
     from vdreid.config import merge, parse_overrides, resolve_train_config
     from vdreid.workflows.evaluate import summary_rows
+    from vdreid.workflows.launch import start as start_launch
     from vdreid.workflows.train import train as run_training
 
     flags: dict[str, Any] = {
@@ -77,11 +77,18 @@ def train(
         if v is not None
     }
     cfg = resolve_train_config(config, merge(parse_overrides(overrides or []), flags))
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    launch = start_launch(cfg.backend, device=cfg.device)
+    if launch.scheduler:  # msrun's coordinating process: it never trains
+        return
     result = run_training(
-        cfg, resume=resume, evaluate=evaluate, progress=not quiet, rank=rank, world=world
+        cfg,
+        resume=resume,
+        evaluate=evaluate,
+        progress=not quiet,
+        rank=launch.rank,
+        world=launch.world,
     )
-    if rank != 0:
+    if not launch.lead:
         return
     console.print(f"run folder: {result.run_dir}  checkpoint: {result.checkpoint}")
     if result.evaluation is not None:
