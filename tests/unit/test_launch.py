@@ -4,6 +4,8 @@ msrun on this machine), their errors, and joining a backend's group."""
 
 from __future__ import annotations
 
+import types
+
 import pytest
 
 from vdreid.errors import ConfigError
@@ -116,7 +118,7 @@ class FakeBackend:
 def test_start_joins_the_backends_group_once_on_the_run_device():
     backend = FakeBackend(MSRUN, (1, 2))
     launch = start("mindspore", device="cpu", backend=backend, env=MSRUN_RANK1)
-    assert launch == Launch(MSRUN, 1, 2, 1) and backend.calls == ["cpu"]
+    assert launch == Launch(MSRUN, 1, 2, 1, device="cpu") and backend.calls == ["cpu"]
 
 
 def test_start_takes_the_rank_msrun_assigns_at_start_up():
@@ -156,3 +158,27 @@ def test_start_needs_a_rank_when_the_backend_cannot_ask_its_group():
     env = {k: v for k, v in MSRUN_RANK1.items() if k != "RANK_ID"}
     with pytest.raises(ConfigError, match=r"no rank .*\(msrun --node_rank\)"):
         start("plugin", backend=FakeBackend(MSRUN, None), env=env)
+
+
+@pytest.mark.parametrize(
+    ("requested", "devices", "want"),
+    [
+        ("cuda", ("cpu", "cuda:0", "cuda:1"), "cuda:1"),  # no index: the local rank's
+        ("GPU", ("CPU", "GPU:0", "GPU:1"), "GPU:1"),
+        (None, ("cpu", "cuda:0", "cuda:1"), "cuda:1"),  # the backend's accelerator
+        (None, ("CPU", "Ascend:0", "Ascend:1"), "Ascend:1"),
+        (None, ("cpu",), None),  # no accelerator: the backend's default, the CPU
+        ("cpu", ("cpu", "cuda:0"), "cpu"),  # processes share the CPU
+        ("cuda:0", ("cpu", "cuda:0", "cuda:1"), "cuda:0"),  # an explicit device is kept
+    ],
+)
+def test_each_process_of_a_multi_process_run_gets_its_own_device(requested, devices, want):
+    assert discover(TORCHRUN_RANK1).device_for(requested, devices) == want
+    assert Launch().device_for(requested, devices) == requested  # one process: as asked
+
+
+def test_start_gives_the_process_its_device_before_joining():
+    backend = FakeBackend(MSRUN, (1, 2))
+    backend.info = lambda: types.SimpleNamespace(devices=("CPU", "GPU:0", "GPU:1"))
+    launch = start("mindspore", backend=backend, env=MSRUN_RANK1)
+    assert launch.device == "GPU:1" and backend.calls == ["GPU:1"]

@@ -80,6 +80,8 @@ def train(
     launch = start_launch(cfg.backend, device=cfg.device)
     if launch.scheduler:  # msrun's coordinating process: it never trains
         return
+    if launch.launcher is not None:  # one device per process: this one's
+        cfg = cfg.model_copy(update={"device": launch.device})
     result = run_training(
         cfg,
         resume=resume,

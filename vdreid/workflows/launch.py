@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vdreid.errors import ConfigError
@@ -51,6 +51,24 @@ class Launch:
     world: int = 1
     local_rank: int = 0
     scheduler: bool = False
+    #: the device this process runs on (set by :func:`start`; None: the backend's default)
+    device: str | None = None
+
+    def device_for(self, requested: str | None, devices: Sequence[str]) -> str | None:
+        """This process's device: one process per device, so in a multi-process
+        run an accelerator named without an index (``cuda``, ``GPU``, ``Ascend``),
+        or none named where the backend sees one (``devices``, as in
+        BackendInfo), becomes that accelerator's device number ``local_rank``."""
+        if self.world == 1 or self.scheduler or (requested is not None and ":" in requested):
+            return requested
+        if requested is None:
+            accelerators = [d for d in devices if d.split(":")[0].lower() != "cpu"]
+            if not accelerators:
+                return None
+            requested = accelerators[0].split(":")[0]
+        if requested.strip().lower() == "cpu":
+            return requested
+        return f"{requested.strip()}:{self.local_rank}"
 
     @property
     def lead(self) -> bool:
@@ -154,8 +172,9 @@ def start(
     env: Mapping[str, str] | None = None,
 ) -> Launch:
     """This process's launch, checked against the backend, after joining the
-    backend's process group (on ``device``) where the backend joins before
-    anything is built (``init_distributed``: MindSpore under msrun).
+    backend's process group where the backend joins before anything is built
+    (``init_distributed``: MindSpore under msrun). ``device`` is the run's
+    device; the launch's own (``Launch.device``) is this process's one of them.
 
     In msrun's scheduler the backend serves the workers until they finish
     (MindSpore ends the process there); a returned launch with
@@ -169,6 +188,9 @@ def start(
 
         backend = registry.get(backend_name)
     check_backend(launch, backend_name, getattr(backend, "launcher", None))
+    info = getattr(backend, "info", None)
+    device = launch.device_for(device, info().devices if info is not None else ())
+    launch = dataclasses.replace(launch, device=device)
     join = getattr(backend, "init_distributed", None)
     if join is None:  # the trainer joins (torch: DistributedDataParallel)
         if launch.rank is None and not launch.scheduler:
