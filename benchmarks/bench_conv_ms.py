@@ -80,7 +80,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"forward+backward GFLOP/s, CPU fp32, {args.threads} thread(s), best of {args.repeat}")
-    print(f"{'case':14s} {'ms native':>10s} {'ms im2col':>10s} {'torch':>8s} {'im2col/native':>14s}")
+    print(
+        f"{'case':14s} {'ms native':>10s} {'ms im2col':>10s} {'torch':>8s} {'im2col/native':>14s}"
+    )
     for case in CASES:
         _, n, c, h, w, o, k, s, p = case
         ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1

@@ -38,8 +38,13 @@ def batch_norm(node: sn.BatchNorm, *, maps: bool) -> nn.Cell:
 
 def conv(node: sn.Conv, lowered: bool) -> Conv2d:
     return Conv2d(
-        node.in_channels, node.out_channels, node.kernel, node.stride, node.padding,
-        bias=node.bias, lowered=lowered,
+        node.in_channels,
+        node.out_channels,
+        node.kernel,
+        node.stride,
+        node.padding,
+        bias=node.bias,
+        lowered=lowered,
     )
 
 
@@ -48,9 +53,15 @@ class Linear(nn.Cell):
 
     def __init__(self, node: sn.Linear):
         super().__init__()
-        self.weight = Parameter(Tensor(np.zeros((node.out_features, node.in_features), np.float32)), name="weight")
+        self.weight = Parameter(
+            Tensor(np.zeros((node.out_features, node.in_features), np.float32)), name="weight"
+        )
         self.has_bias = node.bias
-        self.bias = Parameter(Tensor(np.zeros((node.out_features,), np.float32)), name="bias") if node.bias else None
+        self.bias = (
+            Parameter(Tensor(np.zeros((node.out_features,), np.float32)), name="bias")
+            if node.bias
+            else None
+        )
 
     def construct(self, x: Tensor) -> Tensor:
         y = ops.matmul(x, cast_like(self.weight, x).T)
@@ -395,9 +406,7 @@ def set_lowered(model: nn.Cell, lowered: bool) -> None:
 
 
 def is_lowered(model: nn.Cell) -> bool:
-    return any(
-        c.lowered for _, c in model.cells_and_names() if isinstance(c, (Conv2d, MaxPool))
-    )
+    return any(c.lowered for _, c in model.cells_and_names() if isinstance(c, (Conv2d, MaxPool)))
 
 
 def set_precision(model: nn.Cell, dtype) -> None:

@@ -67,9 +67,7 @@ class Conv2d(nn.Cell):
         )
         self.has_bias = bias
         self.bias = (
-            Parameter(Tensor(np.zeros((out_channels,), np.float32)), name="bias")
-            if bias
-            else None
+            Parameter(Tensor(np.zeros((out_channels,), np.float32)), name="bias") if bias else None
         )
 
     def construct(self, x: Tensor) -> Tensor:
@@ -88,7 +86,10 @@ class Conv2d(nn.Cell):
         ho = (h + 2 * p - k) // s + 1
         wo = (w + 2 * p - k) // s + 1
         cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
-        if ho * wo >= BATCHED_MIN_POSITIONS and 2 * n * o * c * k * k * ho * wo >= BATCHED_MIN_FLOPS:
+        if (
+            ho * wo >= BATCHED_MIN_POSITIONS
+            and 2 * n * o * c * k * k * ho * wo >= BATCHED_MIN_FLOPS
+        ):
             batched = ops.broadcast_to(weight.reshape(1, o, c * k * k), (n, o, c * k * k))
             return ops.bmm(batched, cols).reshape(n, o, ho, wo)
         cols = cols.transpose(0, 2, 1).reshape(n * ho * wo, c * k * k)

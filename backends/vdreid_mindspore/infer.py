@@ -62,7 +62,9 @@ def forward(model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[s
             "run vdreid.spec.preprocess on uint8 NHWC batches first"
         )
     if train and len(images) < 2:
-        raise DataError(f"a train-mode forward needs at least 2 images (batch statistics), got {len(images)}")
+        raise DataError(
+            f"a train-mode forward needs at least 2 images (batch statistics), got {len(images)}"
+        )
     cell = _cached(model, "outputs", Outputs)
     was_training = model.training
     cell.set_train(train)
@@ -70,7 +72,10 @@ def forward(model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[s
         out = cell(Tensor(np.ascontiguousarray(images, dtype=np.float32)))
     finally:
         model.set_train(was_training)
-    return {k: v.asnumpy().astype(np.float32, copy=False) for k, v in zip(model.output_names(train), out, strict=True)}
+    return {
+        k: v.asnumpy().astype(np.float32, copy=False)
+        for k, v in zip(model.output_names(train), out, strict=True)
+    }
 
 
 def features(model: MVDNet, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:

@@ -75,7 +75,8 @@ def get_state(model: nn.Cell, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Canonical name -> float32 numpy copy, in param_table order."""
     params = parameters(model)
     return {
-        name: params[key].asnumpy().astype(np.float32, copy=True) for name, key in ms_keys(spec).items()
+        name: params[key].asnumpy().astype(np.float32, copy=True)
+        for name, key in ms_keys(spec).items()
     }
 
 
