@@ -71,6 +71,7 @@ def test_two_process_torchrun(sysu_root, tmp_path):
 
     log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(log) == 6 and all(math.isfinite(r["total"]) for r in log)  # rank 0 logs only
+    assert all(r["processes"] == 2 for r in log)
     ckpt = load_checkpoint(out / "checkpoints" / "last.safetensors")
     assert int(ckpt.tensors["optim/step"]) == 6  # 3 global batches per epoch, split over 2 ranks
     start, trained = init_state(ckpt.spec, 3), model_state(ckpt.tensors)
@@ -138,6 +139,7 @@ def test_two_worker_msrun(mindspore_backend, sysu_root, tmp_path):
 
     log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(log) == 6 and all(math.isfinite(r["total"]) for r in log)  # rank 0 logs only
+    assert all(r["processes"] == 2 for r in log)
     ckpt = load_checkpoint(out / "checkpoints" / "last.safetensors")
     assert int(ckpt.tensors["optim/step"]) == 6  # 3 global batches per epoch, split over 2 ranks
     start, trained = init_state(ckpt.spec, 3), model_state(ckpt.tensors)

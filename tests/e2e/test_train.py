@@ -29,6 +29,7 @@ def test_train_checkpoint_and_evaluate(backend, backend_name, sysu_root, tmp_pat
     assert len(log) == 2 * 3  # 3 steps per epoch, logged every step
     assert all(math.isfinite(r[t]) for r in log for t in TERMS)
     assert [r["global_step"] for r in log] == list(range(1, 7))
+    assert all(r["processes"] == 1 for r in log)
 
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt.backend == backend_name and ckpt.meta["epoch"] == "2"

@@ -208,7 +208,8 @@ def _train_epoch(
                     "global_step": epoch * steps + step + 1,
                     **metrics,
                     **lrs,
-                    "images_per_s": round(speed, 1),
+                    "images_per_s": round(speed, 1),  # over all processes
+                    "processes": world,
                 }
             )
 
