@@ -16,6 +16,9 @@ one training step per backend (the official loss) and compares pairwise.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import numpy as np
 import pytest
 
@@ -31,6 +34,25 @@ def _quiet(_message: str) -> None:
     pass
 
 
+@contextlib.contextmanager
+def _torch_threads(least: int):
+    """At least ``least`` torch CPU threads while parity runs. torch's one-thread
+    CPU backward of this case's layer1 is much less accurate than its threaded
+    one: against a float64 reference, 6.7e-3 relative at the S branch's layer1
+    input gradient with one thread, 1.1e-5 with two (measured 2026-11), which
+    would put the moments check at the mercy of OMP_NUM_THREADS. Parity is about
+    the backends, not about torch's thread count."""
+    torch = sys.modules.get("torch")  # only when a backend loaded it
+    before = torch.get_num_threads() if torch is not None else least
+    if before < least:
+        torch.set_num_threads(least)
+    try:
+        yield
+    finally:
+        if before < least:
+            torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     names, _ = requested_backends()
@@ -38,6 +60,11 @@ def measured(tmp_path_factory):
         pytest.skip(f"parity compares backends: {names} is fewer than two")
     for name in names:
         load_backend(name)  # a listed backend that does not load fails (or skips) here
+    with _torch_threads(2):
+        return _measure(names, tmp_path_factory)
+
+
+def _measure(names, tmp_path_factory):
     case = parity.parity_case()
     runs, rows = [], []
     for name in names:
