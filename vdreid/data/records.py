@@ -38,10 +38,10 @@ class DatasetIndex:
 
     ``train`` are the training records (for SYSU: train + val ids, as the
     official recipe; ``val`` holds the val-id records again, and a run that
-    selects checkpoints on them trains on :meth:`holding_out_val`), ``test`` every record an evaluation
-    protocol may draw its queries and galleries from. ``name`` is the
-    dataset key (sysu, regdb, llcm, manifest) the protocols dispatch on;
-    ``root`` the folder read; ``trial`` the RegDB trial (1..10) or None;
+    selects checkpoints on them trains on :meth:`holding_out_val`), ``test``
+    every record an evaluation protocol may draw its queries and galleries
+    from. ``name`` is the dataset key (sysu, regdb, llcm, manifest) the
+    protocols dispatch on; ``root`` the folder read; ``trial`` the RegDB trial (1..10) or None;
     ``notes`` what the reader decided on the user's behalf (a fallback, a
     default trial), one sentence each, for reports and logs.
     """
