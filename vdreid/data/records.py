@@ -41,9 +41,10 @@ class DatasetIndex:
     selects checkpoints on them trains on :meth:`holding_out_val`), ``test``
     every record an evaluation protocol may draw its queries and galleries
     from. ``name`` is the dataset key (sysu, regdb, llcm, manifest) the
-    protocols dispatch on; ``root`` the folder read; ``trial`` the RegDB trial (1..10) or None;
-    ``notes`` what the reader decided on the user's behalf (a fallback, a
-    default trial), one sentence each, for reports and logs.
+    protocols dispatch on; ``root`` the folder read; ``trial`` the RegDB
+    trial (1..10) or None; ``notes`` what the reader decided on the user's
+    behalf (a fallback, a default trial), one sentence each, for reports and
+    logs.
     """
 
     name: str
