@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column
 
-EPOCH_WIDTH, BAR_WIDTH, COUNT_WIDTH, SPEED_WIDTH = 24, 12, 11, 11
+EPOCH_WIDTH, BAR_WIDTH, COUNT_WIDTH, SPEED_WIDTH = 24, 8, 11, 12
 #: Columns left of the loss terms: the fixed ones, the ETA (7) and the separating spaces.
 FIXED_WIDTH = EPOCH_WIDTH + BAR_WIDTH + COUNT_WIDTH + SPEED_WIDTH + 7 + 6
 
@@ -72,8 +72,13 @@ class TrainProgress:
         room = max(self._bar.console.width - FIXED_WIDTH, 0)
         if len(losses) > room:
             losses = losses[: max(room - 1, 0)] + "…"
-        self._bar.update(self._task, losses=losses, speed=f"{speed:.0f} img/s")
+        self._bar.update(self._task, losses=losses, speed=_images_per_s(speed))
         return speed
 
     def print(self, text: str) -> None:
         self._bar.console.print(text)
+
+
+def _images_per_s(speed: float) -> str:
+    """At most SPEED_WIDTH characters for any speed: 950 img/s, 12k img/s."""
+    return f"{speed:.0f} img/s" if speed < 10_000 else f"{speed / 1000:.0f}k img/s"
