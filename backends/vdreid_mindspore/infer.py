@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Tensor, nn
 
+from vdreid.data.inputs import checked_images
 from vdreid.errors import DataError
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, Normalise
@@ -80,14 +81,7 @@ def forward(model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[s
 
 def features(model: MVDNet, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """Test features (the spec's recipe, eval mode) for uint8 NHWC images."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise DataError(
-            f"expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}; "
-            "decode to RGB uint8 and stack into one NHWC batch"
-        )
-    if batch_size < 1:
-        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    images = checked_images(images, batch_size)
     if len(images) == 0:
         return np.zeros((0, model.spec.feature_dim), np.float32)
     cell = _cached(model, "features", Features)

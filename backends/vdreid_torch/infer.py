@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vdreid.data.inputs import checked_images
 from vdreid.errors import DataError
 from vdreid_torch.build import MVDModel
 
@@ -44,14 +45,7 @@ def forward(model: MVDModel, images: np.ndarray, *, train: bool = False) -> dict
 
 def features(model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """Test features (the spec's recipe, eval mode) for uint8 NHWC images."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise DataError(
-            f"expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}; "
-            "decode to RGB uint8 and stack into one NHWC batch"
-        )
-    if batch_size < 1:
-        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    images = checked_images(images, batch_size)
     device = _device(model)
     was_training = model.training
     model.eval()

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from vdreid.checkpoint import check_state, model_state, namespace_state
-from vdreid.errors import CheckpointError, ConfigError, DataError
+from vdreid.data.inputs import checked_batch
+from vdreid.errors import CheckpointError, ConfigError
 from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
 from vdreid.optim import OptimConfig, lr_at, param_group
@@ -191,26 +192,7 @@ class TorchTrainer:
         return objective(self.ops, self.loss_spec, outputs, labels, modality)
 
     def _device_batch(self, batch: Mapping[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
-        images, labels, modality = (np.asarray(batch[k]) for k in ("images", "labels", "modality"))
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise DataError(
-                f"a training batch's images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}; "
-                "the data pipeline yields decoded RGB uint8 NHWC batches"
-            )
-        n, c = len(images), self.spec.num_classes
-        if n < 2:
-            raise DataError(
-                f"a training batch needs at least 2 images (batch norm uses batch statistics), got {n}"
-            )
-        if labels.shape != (n,) or modality.shape != (n,):
-            raise DataError(
-                f"labels and modality must have shape ({n},) for {n} images, got {labels.shape} and {modality.shape}"
-            )
-        if labels.min() < 0 or labels.max() >= c:
-            raise DataError(
-                f"labels must lie in 0..{c - 1} (the model has {c} classes), got {labels.min()}..{labels.max()}; "
-                "relabel the training identities (DatasetIndex.train_labels) or build the model for more classes"
-            )
+        images, labels, modality = checked_batch(batch, self.spec.num_classes)
         move = {"device": self.device, "non_blocking": True}
         return (
             torch.from_numpy(np.ascontiguousarray(images)).to(**move),

@@ -1,0 +1,54 @@
+"""What every backend checks at its door, on the host and written once: a
+training batch (so a bad label is a DataError, not a device assert) and a
+stack of images to extract features from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from vdreid.errors import DataError
+
+
+def checked_images(images: np.ndarray, batch_size: int = 1) -> np.ndarray:
+    """``images`` as a uint8 (N, H, W, 3) array, for feature extraction in
+    chunks of ``batch_size``."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise DataError(
+            f"expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}; "
+            "decode to RGB uint8 and stack into one NHWC batch"
+        )
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    return images
+
+
+def checked_batch(
+    batch: Mapping[str, np.ndarray], num_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images, labels, modality) of a training batch for a model of ``num_classes``."""
+    images, labels, modality = (np.asarray(batch[k]) for k in ("images", "labels", "modality"))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise DataError(
+            f"a training batch's images must be uint8 (N, H, W, 3), got {images.dtype} "
+            f"{images.shape}; the data pipeline yields decoded RGB uint8 NHWC batches"
+        )
+    n, c = len(images), num_classes
+    if n < 2:
+        raise DataError(
+            f"a training batch needs at least 2 images (batch norm uses batch statistics), got {n}"
+        )
+    if labels.shape != (n,) or modality.shape != (n,):
+        raise DataError(
+            f"labels and modality must have shape ({n},) for {n} images, got {labels.shape} "
+            f"and {modality.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= c:
+        raise DataError(
+            f"labels must lie in 0..{c - 1} (the model has {c} classes), got "
+            f"{labels.min()}..{labels.max()}; relabel the training identities "
+            "(DatasetIndex.train_labels) or build the model for more classes"
+        )
+    return images, labels, modality
