@@ -179,6 +179,23 @@ def state_report(expected: Mapping[str, Any], state: Mapping[str, Any]) -> State
     return StateReport(missing, unexpected, mismatched)
 
 
+def optimizer_step(optim: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Check an ``optim/`` namespace (namespace_state) against the trainable
+    tensors' ``shapes`` -- Adam's ``m/<name>`` and ``v/<name>`` for each, and
+    ``step`` -- and return the step count. Every backend stores this layout."""
+    expected: dict[str, tuple[int, ...]] = {"step": ()}
+    for name, shape in shapes.items():
+        expected[f"m/{name}"] = expected[f"v/{name}"] = tuple(shape)
+    check_state(expected, optim, source="the optimiser state (optim/...)")
+    step = np.asarray(optim["step"])
+    if not np.issubdtype(step.dtype, np.integer) or step.ndim != 0 or int(step) < 0:
+        raise CheckpointError(
+            f"optim/step must be a non-negative integer scalar, got {step!r}; the file is "
+            "damaged or was not written by vdreid: resume from another checkpoint"
+        )
+    return int(step)
+
+
 def check_state(
     expected: Mapping[str, Any], state: Mapping[str, Any], *, source: str = "the state"
 ) -> None:

@@ -51,9 +51,9 @@ from collections.abc import Mapping
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
-from vdreid.checkpoint import check_state, model_state, namespace_state
+from vdreid.checkpoint import model_state, namespace_state, optimizer_step
 from vdreid.data.inputs import checked_batch
-from vdreid.errors import CheckpointError, ConfigError
+from vdreid.errors import ConfigError
 from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
 from vdreid.optim import OptimConfig, lr_at, param_group
@@ -369,22 +369,14 @@ class MindSporeTrainer:
         (a model-only checkpoint) starts a fresh optimiser."""
         names.set_state(self.model, self.spec, model_state(state))
         optim = namespace_state(state, OPTIM)
-        if optim:
-            expected: dict[str, tuple[int, ...]] = {"step": ()}
-            for n, p in self.params.items():
-                expected[f"m/{n}"] = expected[f"v/{n}"] = tuple(p.shape)
-            check_state(expected, optim, source="the optimiser state (optim/...)")
-            step = np.asarray(optim["step"])
-            if not np.issubdtype(step.dtype, np.integer) or step.ndim != 0 or int(step) < 0:
-                raise CheckpointError(
-                    f"optim/step must be a non-negative integer scalar, got {step!r}"
-                )
+        shapes = {n: tuple(p.shape) for n, p in self.params.items()}
+        steps = optimizer_step(optim, shapes) if optim else 0
         # copy_ writes in place: the compiled step keeps reading these buffers
         for i, n in enumerate(self.names):
             for buf, key in ((self.step_cell.m[i], f"m/{n}"), (self.step_cell.v[i], f"v/{n}")):
                 value = optim[key] if optim else np.zeros(buf.shape, np.float32)
                 buf.copy_(Tensor(np.asarray(value, np.float32)))
-        self.steps = int(optim["step"]) if optim else 0
+        self.steps = steps
         self._check_in_step("load the same state")
 
     # -- distributed --------------------------------------------------------

@@ -35,9 +35,9 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from vdreid.checkpoint import check_state, model_state, namespace_state
+from vdreid.checkpoint import model_state, namespace_state, optimizer_step
 from vdreid.data.inputs import checked_batch
-from vdreid.errors import CheckpointError, ConfigError
+from vdreid.errors import ConfigError
 from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
 from vdreid.optim import OptimConfig, lr_at, param_group
@@ -263,15 +263,7 @@ class TorchTrainer:
         self.steps = 0
         if not optim:
             return
-        expected = {"step": ()}
-        for n, p in self.params.items():
-            expected[f"m/{n}"] = tuple(p.shape)
-            expected[f"v/{n}"] = tuple(p.shape)
-        check_state(expected, optim, source="the optimiser state (optim/...)")
-        step = np.asarray(optim["step"])
-        if not np.issubdtype(step.dtype, np.integer) or int(step) < 0:
-            raise CheckpointError(f"optim/step must be a non-negative integer, got {step!r}")
-        self.steps = int(step)
+        self.steps = optimizer_step(optim, {n: tuple(p.shape) for n, p in self.params.items()})
         if self.steps == 0:
             return
         for n, p in self.params.items():

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from vdreid.checkpoint import load_checkpoint, save_checkpoint
+from vdreid.errors import CheckpointError
 from vdreid.losses import get_loss_preset, objective
 from vdreid.ops import NumpyOps
 from vdreid.optim import get_optim_preset
@@ -157,6 +158,19 @@ def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batc
         assert np.array_equal(after[k], before[k]), k
     # the moments are real: Adam's second moment is positive somewhere after a step
     assert any(np.any(v > 0) for k, v in before.items() if k.startswith("optim/v/"))
+
+
+def test_trainer_refuses_a_damaged_optimiser_state(backend, model, spec):
+    trainer = backend.trainer(
+        model, get_loss_preset("official"), get_optim_preset("tiny"), **PARITY
+    )
+    state = trainer.state()  # a fresh optimiser: step 0, zero moments
+    no_v = {k: v for k, v in state.items() if not k.startswith("optim/v/")}
+    with pytest.raises(CheckpointError, match=r"optimiser state \(optim/\.\.\.\) does not match"):
+        trainer.load(no_v)
+    with pytest.raises(CheckpointError, match="optim/step must be a non-negative integer"):
+        trainer.load({**state, "optim/step": np.array(-3)})
+    trainer.load(state)  # the intact state still loads
 
 
 # (e) ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from vdreid.checkpoint import (
     load_checkpoint,
     model_state,
     namespace_state,
+    optimizer_step,
     save_checkpoint,
     state_report,
     with_namespace,
@@ -157,3 +158,19 @@ def test_strict_report_lists_every_problem_at_once(spec):
     assert state_report({"a": np.zeros((2, 1))}, {"a": np.zeros(2)}).mismatched == (
         ("a", (2, 1), (2,)),
     )
+
+
+def test_optimizer_state_layout_is_checked_and_gives_the_step():
+    shapes = {"a.weight": (2, 3), "a.bias": (2,)}
+    optim = {"step": np.array(7, np.int64)}
+    for name, shape in shapes.items():
+        optim[f"m/{name}"] = optim[f"v/{name}"] = np.zeros(shape, np.float32)
+    assert optimizer_step(optim, shapes) == 7
+    missing = {k: v for k, v in optim.items() if k != "v/a.bias"}
+    with pytest.raises(CheckpointError, match=r"optimiser state .*v/a\.bias"):
+        optimizer_step(missing, shapes)
+    for bad in (np.array(7.0), np.array(-1)):
+        with pytest.raises(CheckpointError, match="optim/step must be a non-negative integer"):
+            optimizer_step({**optim, "step": bad}, shapes)
+    with pytest.raises(CheckpointError, match=r"step \(expected \(\), got \(1,\)\)"):
+        optimizer_step({**optim, "step": np.array([7])}, shapes)
