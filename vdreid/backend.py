@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata as md
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from vdreid.errors import BackendNotAvailable
+from vdreid.errors import BackendNotAvailable, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from vdreid.ops import Ops
@@ -126,6 +126,22 @@ class Backend(Protocol):
     ) -> ExportReport:
         """Write the feature extractor to ``path``, run it in its runtime on
         ``example`` (normalised float32 NCHW) and compare with the eager model."""
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The 63-bit seed a trainer reseeds its own generators (dropout) with in
+    ``set_epoch``: a function of (seed, epoch, rank) only, so a resumed run
+    draws what an uninterrupted one would."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0]) >> 1
+
+
+def check_trainer_options(backend: str, options: Mapping[str, Any], known: Iterable[str]) -> None:
+    """ConfigError naming the trainer options ``backend`` does not take."""
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"the {backend} trainer does not take the option(s) {unknown}; it takes {sorted(known)}"
+        )
 
 
 def registered() -> dict[str, md.EntryPoint]:

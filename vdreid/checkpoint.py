@@ -31,6 +31,9 @@ from vdreid.spec.model import ModelSpec, spec_from_json, spec_hash
 from vdreid.spec.params import param_table
 
 NAMESPACE_SEP = "/"
+#: the optimiser's namespace, the same on every backend: Adam's moments of each
+#: trainable tensor (optim_keys) and the step count (``optim/step``)
+OPTIM = "optim"
 META_SPEC = "vdreid.spec"
 META_SPEC_HASH = "vdreid.spec_hash"
 META_VERSION = "vdreid.version"
@@ -177,6 +180,11 @@ def state_report(expected: Mapping[str, Any], state: Mapping[str, Any]) -> State
         if n in state and _shape(e) != _shape(state[n])
     )
     return StateReport(missing, unexpected, mismatched)
+
+
+def optim_keys(name: str) -> tuple[str, str]:
+    """Checkpoint keys of Adam's first and second moments of tensor ``name``."""
+    return f"{OPTIM}{NAMESPACE_SEP}m/{name}", f"{OPTIM}{NAMESPACE_SEP}v/{name}"
 
 
 def optimizer_step(optim: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> int:

@@ -50,12 +50,20 @@ from typing import Literal
 import numpy as np
 
 from vdreid import backend as registry
-from vdreid.checkpoint import load_checkpoint, model_state, save_checkpoint
+from vdreid.checkpoint import OPTIM, load_checkpoint, model_state, optim_keys, save_checkpoint
 from vdreid.losses import LossSpec, get_loss_preset, objective
 from vdreid.ops import NumpyOps
 from vdreid.optim import OptimConfig, get_optim_preset
 from vdreid.reference import reference_forward, reference_forward_with_stats
-from vdreid.spec import ModelSpec, get_preset, init_state, param_table, preprocess, running_names
+from vdreid.spec import (
+    ModelSpec,
+    get_preset,
+    init_state,
+    param_table,
+    preprocess,
+    running_names,
+    trainable_names,
+)
 
 #: largest allowed difference per check: (kind, tolerance). fp32 backends
 #: against the float64 oracle differ by rounding in summation order.
@@ -141,13 +149,13 @@ def warm_optimizer_state(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray
     """Adam state as after WARM_STEP steps: m ~ N(0, 1e-3), sqrt(v) ~ U(0.5, 1.5) * 1e-2,
     for every trainable tensor (the shared ``optim/...`` layout)."""
     rng = np.random.default_rng([seed, WARM_STEP])
-    out: dict[str, np.ndarray] = {"optim/step": np.array(WARM_STEP, np.int64)}
-    for name, info in param_table(spec).items():
-        if info.trainable and not info.running:
-            out[f"optim/m/{name}"] = rng.normal(0.0, 1e-3, info.shape).astype(np.float32)
-            out[f"optim/v/{name}"] = (rng.uniform(0.5, 1.5, info.shape) * 1e-2).astype(
-                np.float32
-            ) ** 2
+    out: dict[str, np.ndarray] = {f"{OPTIM}/step": np.array(WARM_STEP, np.int64)}
+    table = param_table(spec)
+    for name in trainable_names(table):
+        shape = table[name].shape
+        m_key, v_key = optim_keys(name)
+        out[m_key] = rng.normal(0.0, 1e-3, shape).astype(np.float32)
+        out[v_key] = (rng.uniform(0.5, 1.5, shape) * 1e-2).astype(np.float32) ** 2
     return out
 
 
@@ -298,11 +306,7 @@ def _arrays(terms: Mapping[str, object]) -> dict[str, np.ndarray]:
 
 
 def _moments(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {
-        k: v
-        for k, v in state.items()
-        if k.startswith(("optim/m/", "optim/v/")) or k == "optim/step"
-    }
+    return {k: v for k, v in state.items() if k.startswith(f"{OPTIM}/")}
 
 
 def run_parity(

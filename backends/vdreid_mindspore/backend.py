@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from vdreid.backend import BackendInfo, ExportReport
+from vdreid.backend import BackendInfo, ExportReport, check_trainer_options
 from vdreid.spec import ModelSpec
 from vdreid_mindspore import distributed, infer, names
 from vdreid_mindspore import export as export_mod
@@ -16,7 +16,7 @@ from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, build_model
 from vdreid_mindspore.device import resolve_device, visible_devices
 from vdreid_mindspore.ops import MSOps
-from vdreid_mindspore.train import MindSporeTrainer, check_options
+from vdreid_mindspore.train import OPTIONS, MindSporeTrainer
 
 #: a MindIR export must reproduce the eager features to this (max abs diff)
 DEFAULT_EXPORT_TOLERANCE = 1e-4
@@ -73,7 +73,7 @@ class MindSporeBackend:
     ) -> MindSporeTrainer:
         """Options: amp, dropout, seed, pynative, deterministic, distributed, sync_bn
         (see MindSporeTrainer)."""
-        check_options(options)
+        check_trainer_options("mindspore", options, OPTIONS)
         return MindSporeTrainer(model, loss_spec, optim, target=resolve_device(None), **options)
 
     def export(

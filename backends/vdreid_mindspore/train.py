@@ -51,35 +51,24 @@ from collections.abc import Mapping
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
-from vdreid.checkpoint import model_state, namespace_state, optimizer_step
+from vdreid.backend import epoch_seed
+from vdreid.checkpoint import OPTIM, model_state, namespace_state, optim_keys, optimizer_step
 from vdreid.data.inputs import checked_batch
 from vdreid.errors import ConfigError
 from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
 from vdreid.optim import OptimConfig, lr_at, param_group
-from vdreid.spec import PATH_OUTPUTS, param_table
+from vdreid.spec import PATH_OUTPUTS, param_table, running_names, trainable_names
 from vdreid_mindspore import distributed as dist
 from vdreid_mindspore import names
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, Normalise, set_precision
 from vdreid_mindspore.ops import MSOps
 
-OPTIM = "optim"
 GROUPS = ("backbone", "head")
+#: what MindSporeTrainer takes (the backend checks a caller's options against it)
+OPTIONS = ("amp", "dropout", "seed", "pynative", "deterministic", "distributed", "sync_bn")
 LOSS_SCALE = (2.0**16, 2.0, 1000)  # initial scale, factor, clean steps before growing
-
-
-def trainable_names(spec) -> list[str]:
-    """Canonical names Adam updates, in param_table order."""
-    return [n for n, info in param_table(spec).items() if info.trainable and not info.running]
-
-
-def optim_keys(name: str) -> tuple[str, str]:
-    return f"{OPTIM}/m/{name}", f"{OPTIM}/v/{name}"
-
-
-def epoch_seed(seed: int, epoch: int, rank: int = 0) -> np.random.SeedSequence:
-    return np.random.SeedSequence([seed, epoch, rank])
 
 
 class TrainStep(nn.Cell):
@@ -260,7 +249,7 @@ class MindSporeTrainer:
 
         keys = names.ms_keys(self.spec)
         params = names.parameters(model)
-        self.names = trainable_names(self.spec)
+        self.names = trainable_names(param_table(self.spec))
         frozen = [n for n, info in param_table(self.spec).items() if not info.trainable]
         for n in frozen:
             params[keys[n]].requires_grad = False
@@ -382,7 +371,7 @@ class MindSporeTrainer:
     # -- distributed --------------------------------------------------------
     def _shared_state(self) -> dict[str, np.ndarray]:
         """What every rank holds alike: all but the batch-norm running statistics."""
-        running = {n for n, info in param_table(self.spec).items() if info.running}
+        running = set(running_names(param_table(self.spec)))
         return {k: v for k, v in self.state().items() if k not in running}
 
     def _check_in_step(self, when: str) -> None:
@@ -410,12 +399,3 @@ class MindSporeTrainer:
                 f"after training, {len(bad)} tensor(s) differ between the {self.world} ranks "
                 f"({', '.join(bad[:5])}); the gradient all-reduce did not keep them in step"
             )
-
-
-def check_options(options: Mapping[str, object]) -> None:
-    known = {"amp", "dropout", "seed", "pynative", "deterministic", "distributed", "sync_bn"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(
-            f"the mindspore trainer does not take the option(s) {unknown}; it takes {sorted(known)}"
-        )

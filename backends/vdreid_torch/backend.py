@@ -9,15 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdreid.backend import BackendInfo, ExportReport
-from vdreid.errors import ConfigError
+from vdreid.backend import BackendInfo, ExportReport, check_trainer_options
 from vdreid.spec import ModelSpec
 from vdreid_torch import export as export_mod
 from vdreid_torch import infer, names
 from vdreid_torch.build import MVDModel, build_model
 from vdreid_torch.device import resolve_device, visible_devices
 from vdreid_torch.ops import TorchOps
-from vdreid_torch.train import TorchTrainer
+from vdreid_torch.train import OPTIONS, TorchTrainer
 
 #: an ONNX export must reproduce the eager features to this (max abs diff)
 DEFAULT_EXPORT_TOLERANCE = 1e-4
@@ -62,12 +61,7 @@ class TorchBackend:
     def trainer(self, model: MVDModel, loss_spec: Any, optim: Any, **options: Any) -> TorchTrainer:
         """Options: amp, compile, dropout, seed, deterministic, distributed,
         sync_bn (see TorchTrainer)."""
-        known = {"amp", "compile", "dropout", "seed", "deterministic", "distributed", "sync_bn"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"the torch trainer does not take the option(s) {unknown}; it takes {sorted(known)}"
-            )
+        check_trainer_options("torch", options, OPTIONS)
         return TorchTrainer(model, loss_spec, optim, **options)
 
     def export(

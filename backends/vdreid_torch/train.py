@@ -35,32 +35,20 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from vdreid.checkpoint import model_state, namespace_state, optimizer_step
+from vdreid.backend import epoch_seed
+from vdreid.checkpoint import OPTIM, model_state, namespace_state, optim_keys, optimizer_step
 from vdreid.data.inputs import checked_batch
 from vdreid.errors import ConfigError
 from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
 from vdreid.optim import OptimConfig, lr_at, param_group
-from vdreid.spec import PATH_OUTPUTS, param_table
+from vdreid.spec import PATH_OUTPUTS, param_table, trainable_names
 from vdreid_torch import names
 from vdreid_torch.build import MVDModel
 from vdreid_torch.ops import TorchOps
 
-OPTIM = "optim"
-
-
-def trainable_names(model: MVDModel) -> list[str]:
-    """Canonical names Adam updates, in param_table order."""
-    return [n for n, info in param_table(model.spec).items() if info.trainable and not info.running]
-
-
-def optim_keys(name: str) -> tuple[str, str]:
-    return f"{OPTIM}/m/{name}", f"{OPTIM}/v/{name}"
-
-
-def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
-    """A 63-bit seed that depends on (seed, epoch, rank) only."""
-    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0]) >> 1
+#: what TorchTrainer takes (the backend checks a caller's options against it)
+OPTIONS = ("amp", "compile", "dropout", "seed", "deterministic", "distributed", "sync_bn")
 
 
 def _data_parallel(
@@ -138,7 +126,7 @@ class TorchTrainer:
         model.set_dropout(dropout)
 
         keys = names.torch_keys(self.spec)
-        self.names = trainable_names(model)
+        self.names = trainable_names(param_table(self.spec))
         self.params = {n: model.get_parameter(keys[n]) for n in self.names}
         for p in self.params.values():
             p.requires_grad_(True)

@@ -59,3 +59,23 @@ def test_third_party_backend_is_loaded_from_its_entry_point(monkeypatch):
     monkeypatch.setattr(registry, "registered", lambda: {"fake": ep})
     info, status = registry.probe("fake")
     assert status == "ok" and info == registry.BackendInfo("fake", "numpy", "1", ("cpu",))
+
+
+def test_epoch_seeds_depend_on_seed_epoch_and_rank_only():
+    from vdreid.backend import epoch_seed
+
+    seeds = {epoch_seed(s, e, r) for s in (0, 1) for e in (0, 1) for r in (0, 1)}
+    assert len(seeds) == 8 and all(0 <= x < 2**63 for x in seeds)
+    assert epoch_seed(3, 4, 1) == epoch_seed(3, 4, 1)  # a resumed run draws the same
+
+
+def test_unknown_trainer_options_are_named_with_the_known_ones():
+    from vdreid.backend import check_trainer_options
+    from vdreid.errors import ConfigError
+
+    check_trainer_options("demo", {"amp": True}, ("amp", "seed"))
+    with pytest.raises(
+        ConfigError,
+        match=r"the demo trainer does not take .*\['warp'\]; it takes \['amp', 'seed'\]",
+    ):
+        check_trainer_options("demo", {"warp": 1, "amp": True}, ("amp", "seed"))

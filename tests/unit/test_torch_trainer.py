@@ -10,12 +10,11 @@ torch = pytest.importorskip("torch")
 from vdreid.errors import CheckpointError, ConfigError, DataError  # noqa: E402
 from vdreid.losses import get_loss_preset, objective  # noqa: E402
 from vdreid.optim import OptimConfig, lr_at, param_group  # noqa: E402
-from vdreid.spec import get_preset, init_state, param_table  # noqa: E402
+from vdreid.spec import get_preset, init_state, param_table, trainable_names  # noqa: E402
 from vdreid_torch import names  # noqa: E402
 from vdreid_torch.backend import TorchBackend  # noqa: E402
 from vdreid_torch.build import build_model  # noqa: E402
 from vdreid_torch.ops import TorchOps  # noqa: E402
-from vdreid_torch.train import trainable_names  # noqa: E402
 
 OPTIM = OptimConfig(lr=1e-3, head_lr=3e-3, weight_decay=5e-4, warmup_epochs=2, milestones=(4,))
 LOSS = get_loss_preset("official")
@@ -77,7 +76,7 @@ def test_one_step_is_adam_with_l2_and_group_learning_rates(spec, batch):
 
     b1, b2 = OPTIM.betas
     t = 4
-    for n in trainable_names(model):
+    for n in trainable_names(param_table(model.spec)):
         p = state[n].astype(np.float64)
         g = model.get_parameter(keys[n]).grad.double().numpy() + OPTIM.weight_decay * p
         m = b1 * optim_state[f"optim/m/{n}"] + (1 - b1) * g

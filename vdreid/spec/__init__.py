@@ -49,7 +49,13 @@ from vdreid.spec.nodes import (
     Stage,
     Stem,
 )
-from vdreid.spec.params import ParamInfo, count_params, param_table, running_names
+from vdreid.spec.params import (
+    ParamInfo,
+    count_params,
+    param_table,
+    running_names,
+    trainable_names,
+)
 from vdreid.spec.preprocess import preprocess, to_grey
 from vdreid.spec.presets import PRESETS, get_preset
 
@@ -93,6 +99,7 @@ __all__ = [
     "preprocess",
     "resnet",
     "running_names",
+    "trainable_names",
     "spec_from_json",
     "spec_hash",
     "to_grey",

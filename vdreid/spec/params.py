@@ -148,3 +148,8 @@ def count_params(
 
 def running_names(table: Mapping[str, ParamInfo]) -> list[str]:
     return [name for name, info in table.items() if info.running]
+
+
+def trainable_names(table: Mapping[str, ParamInfo]) -> list[str]:
+    """The tensors an optimiser updates (and keeps moments for), in table order."""
+    return [name for name, info in table.items() if info.trainable and not info.running]
