@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 from mindspore import Tensor, nn
 
-from vdreid.backend import ExportReport
+from vdreid.backend import ExportReport, first_line
+from vdreid.data.inputs import checked_normalised
 from vdreid.errors import ExportError
 from vdreid.workflows.export import feature_drift
 from vdreid_mindspore._quiet import mindspore as ms
@@ -63,7 +64,7 @@ def write_mindir(model: MVDNet, example: np.ndarray, path: Path) -> None:
     except Exception as exc:
         raise ExportError(
             f"MindSpore could not export the feature extractor to MindIR: {type(exc).__name__}: "
-            f"{_first_line(exc)}; report this with the checkpoint's spec (vdreid export prints it)"
+            f"{first_line(exc)}; report this with the checkpoint's spec (vdreid export prints it)"
         ) from exc
     finally:
         set_lowered(model, lowered)
@@ -77,7 +78,7 @@ def run_mindir(path: Path, images: np.ndarray) -> np.ndarray:
     except Exception as exc:
         raise ExportError(
             f"the exported file {path} does not load in MindSpore: {type(exc).__name__}: "
-            f"{_first_line(exc)}; export again, and report it if it persists"
+            f"{first_line(exc)}; export again, and report it if it persists"
         ) from exc
     out = graph(Tensor(np.ascontiguousarray(images, dtype=np.float32)))
     return out.asnumpy().astype(np.float32, copy=False)
@@ -99,11 +100,7 @@ def export_model(
             f"the mindspore backend exports {', '.join(FORMATS)}; got format {fmt!r}: pass "
             "--format mindir, or --backend torch for onnx"
         )
-    example = np.asarray(example, dtype=np.float32)
-    if example.ndim != 4 or example.shape[0] < 1 or example.shape[1] != 3:
-        raise ExportError(
-            f"the example batch must be float32 NCHW with 3 channels and at least one image, got shape {example.shape}"
-        )
+    example = checked_normalised(example)
     path = Path(path)
     was_training = model.training
     try:
@@ -114,8 +111,3 @@ def export_model(
     exported = run_mindir(path, example)
     max_abs, min_cos = feature_drift(eager, exported)
     return ExportReport(str(path), fmt, max_abs, min_cos, tolerance)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Tensor, nn
 
-from vdreid.data.inputs import checked_images
-from vdreid.errors import DataError
+from vdreid.data.inputs import checked_images, checked_normalised
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, Normalise
 
@@ -56,21 +55,12 @@ def forward(model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[s
     statistics, as a training step does, with dropout off (the oracle's
     convention). The model's train/eval mode is restored afterwards.
     """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1] != 3 or not np.issubdtype(images.dtype, np.floating):
-        raise DataError(
-            f"expected normalised float32 images (N, 3, H, W), got {images.dtype} {images.shape}; "
-            "run vdreid.spec.preprocess on uint8 NHWC batches first"
-        )
-    if train and len(images) < 2:
-        raise DataError(
-            f"a train-mode forward needs at least 2 images (batch statistics), got {len(images)}"
-        )
+    images = checked_normalised(images, min_images=2 if train else 1)
     cell = _cached(model, "outputs", Outputs)
     was_training = model.training
     cell.set_train(train)
     try:
-        out = cell(Tensor(np.ascontiguousarray(images, dtype=np.float32)))
+        out = cell(Tensor(images))
     finally:
         model.set_train(was_training)
     return {

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from vdreid.backend import ExportReport
+from vdreid.data.inputs import checked_normalised
 from vdreid.errors import ExportError
 from vdreid.workflows.export import feature_drift
 
@@ -177,11 +178,7 @@ def export_model(
     """
     if fmt not in FORMATS:
         raise ExportError(f"the torch backend exports {', '.join(FORMATS)}; got format {fmt!r}")
-    example = np.asarray(example, dtype=np.float32)
-    if example.ndim != 4 or example.shape[0] < 1:
-        raise ExportError(
-            f"the example batch must be float32 NCHW with at least one image, got shape {example.shape}"
-        )
+    example = checked_normalised(example)
     path = Path(path)
     was_training = model.training
     model.eval()

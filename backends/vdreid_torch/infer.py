@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vdreid.data.inputs import checked_images
-from vdreid.errors import DataError
+from vdreid.data.inputs import checked_images, checked_normalised
 from vdreid_torch.build import MVDModel
 
 
@@ -22,12 +21,7 @@ def forward(model: MVDModel, images: np.ndarray, *, train: bool = False) -> dict
     result is deterministic (the oracle's convention); the model's own
     dropout setting is restored afterwards.
     """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1] != 3 or not np.issubdtype(images.dtype, np.floating):
-        raise DataError(
-            f"expected normalised float32 images (N, 3, H, W), got {images.dtype} {images.shape}; "
-            "run vdreid.spec.preprocess on uint8 NHWC batches first"
-        )
+    images = checked_normalised(images, min_images=2 if train else 1)
     x = torch.as_tensor(images, dtype=torch.float32, device=_device(model))
     was_training = model.training
     dropout = [m.dropout_on for m in model.classifiers()]

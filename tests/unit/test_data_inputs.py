@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vdreid.data.inputs import checked_batch, checked_images
+from vdreid.data.inputs import checked_batch, checked_images, checked_normalised
 from vdreid.errors import DataError
 
 
@@ -54,3 +54,15 @@ def test_feature_images_are_uint8_nhwc_and_chunks_positive():
         checked_images(images.astype(np.float64), 2)
     with pytest.raises(DataError, match="batch_size must be >= 1, got 0"):
         checked_images(images, 0)
+
+
+def test_normalised_images_are_float_nchw_with_enough_images():
+    images = np.zeros((2, 3, 8, 4), np.float64)
+    out = checked_normalised(images, min_images=2)
+    assert out.dtype == np.float32 and out.shape == (2, 3, 8, 4)
+    with pytest.raises(DataError, match=r"normalised float32 images \(N, 3, H, W\), got uint8"):
+        checked_normalised(images.astype(np.uint8))
+    with pytest.raises(DataError, match=r"got float64 \(2, 8, 4, 3\)"):
+        checked_normalised(images.transpose(0, 2, 3, 1))
+    with pytest.raises(DataError, match="at least 2 image"):
+        checked_normalised(images[:1], min_images=2)

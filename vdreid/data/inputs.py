@@ -1,6 +1,7 @@
 """What every backend checks at its door, on the host and written once: a
-training batch (so a bad label is a DataError, not a device assert) and a
-stack of images to extract features from."""
+training batch (so a bad label is a DataError, not a device assert), a
+stack of images to extract features from, and normalised images (forward
+outputs, export examples)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,20 @@ def checked_images(images: np.ndarray, batch_size: int = 1) -> np.ndarray:
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
     return images
+
+
+def checked_normalised(images: np.ndarray, *, min_images: int = 1) -> np.ndarray:
+    """``images`` as normalised float32 (N, 3, H, W) with N >= ``min_images``
+    (2 for a train-mode forward: batch norm needs batch statistics)."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] != 3 or not np.issubdtype(images.dtype, np.floating):
+        raise DataError(
+            f"expected normalised float32 images (N, 3, H, W), got {images.dtype} {images.shape}; "
+            "run vdreid.spec.preprocess on uint8 NHWC batches first"
+        )
+    if len(images) < min_images:
+        raise DataError(f"expected at least {min_images} image(s), got {len(images)}")
+    return np.ascontiguousarray(images, dtype=np.float32)
 
 
 def checked_batch(
