@@ -42,9 +42,9 @@ import numpy as np
 
 from vdreid.losses import get_loss_preset
 from vdreid.optim import get_optim_preset
-from vdreid.parity import perturbed_state, warm_optimizer_state
 from vdreid.reference import reference_forward
 from vdreid.spec import get_preset, init_state, preprocess
+from vdreid.workflows.parity import perturbed_state, warm_optimizer_state
 
 SYSU_CLASSES = 395
 #: where the checks run; ``--device cpu`` dry-runs the script's logic on a CPU
@@ -95,7 +95,7 @@ def parity(backend, torch) -> dict[str, object]:
         trainer = backend.trainer(
             model, get_loss_preset("official"), get_optim_preset("tiny"), amp=False, dropout=False
         )
-        # a warm Adam state: a fresh one moves noise-level gradients by +-lr (vdreid.parity)
+        # a warm Adam state: a fresh one moves noise-level gradients by +-lr (vdreid.workflows.parity)
         trainer.load({**state, **warm_optimizer_state(spec)})
         trainer.step(batch)
         stepped[device] = {k: v for k, v in trainer.state().items() if not k.startswith("optim/")}

@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-from vdreid import backend as registry
+from vdreid import registry
+from vdreid.errors import first_line
 from vdreid.losses import get_loss_preset
 from vdreid.optim import get_optim_preset
 from vdreid.spec import (
@@ -140,7 +141,7 @@ def main() -> None:
                 seconds = time_steps(n, spec, batch, args.steps)
             except Exception as exc:  # report and go on: the other backends still compare
                 failed.append(n)
-                print(f"  {n:10s} FAILED: {type(exc).__name__}: {registry.first_line(exc)}")
+                print(f"  {n:10s} FAILED: {type(exc).__name__}: {first_line(exc)}")
                 continue
             first = first or seconds
             print(

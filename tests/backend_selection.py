@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from vdreid import backend as registry
+from vdreid import registry
 
 ENV = "VDREID_TEST_BACKENDS"
 

@@ -1,4 +1,4 @@
-"""A straightforward per-query evaluator: the oracle for vdreid.eval.ranking.
+"""A straightforward per-query evaluator: the oracle for vdreid.eval.metrics.
 
 It follows docs/evaluation.md literally (full stable argsort, then one
 Python iteration per query) and is shared by the unit tests and by

@@ -1,10 +1,7 @@
-"""The Backend protocol and the entry-point registry.
+"""The Backend protocol: what the core asks of every backend.
 
-A backend turns the core's specs into framework code. It is a class
-registered in the entry-point group ``vdreid.backends`` (see pyproject.toml);
-a third-party distribution adds one by declaring its own entry point.
-Entry points are loaded lazily: ``import vdreid`` never imports a framework,
-and listing what is *registered* loads nothing.
+A backend turns the core's specs into framework code; vdreid.registry finds
+and loads the installed ones.
 
 Arrays cross the boundary as numpy arrays (or dicts of them): a framework
 tensor never reaches the core.
@@ -13,21 +10,15 @@ tensor never reaches the core.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata as md
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from vdreid.errors import BackendNotAvailable, ConfigError
+from vdreid.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from vdreid.ops import Ops
-
-ENTRY_POINT_GROUP = "vdreid.backends"
-
-# The pip extra that brings each first-party backend.
-KNOWN_EXTRAS = {"torch": "vdreid[torch]", "mindspore": "vdreid[mindspore]"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,13 +119,6 @@ class Backend(Protocol):
         ``example`` (normalised float32 NCHW) and compare with the eager model."""
 
 
-def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
-    """The 63-bit seed a trainer reseeds its own generators (dropout) with in
-    ``set_epoch``: a function of (seed, epoch, rank) only, so a resumed run
-    draws what an uninterrupted one would."""
-    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0]) >> 1
-
-
 def check_trainer_options(backend: str, options: Mapping[str, Any], known: Iterable[str]) -> None:
     """ConfigError naming the trainer options ``backend`` does not take."""
     unknown = sorted(set(options) - set(known))
@@ -142,47 +126,3 @@ def check_trainer_options(backend: str, options: Mapping[str, Any], known: Itera
         raise ConfigError(
             f"the {backend} trainer does not take the option(s) {unknown}; it takes {sorted(known)}"
         )
-
-
-def registered() -> dict[str, md.EntryPoint]:
-    """Registered backends by name; loads nothing."""
-    return {ep.name: ep for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def get(name: str) -> Backend:
-    """Load and instantiate the backend called ``name``.
-
-    Raises BackendNotAvailable naming the installed backends and the pip
-    extra that brings the missing one.
-    """
-    eps = registered()
-    if name not in eps:
-        known = ", ".join(sorted(eps)) or "none"
-        hint = KNOWN_EXTRAS.get(name)
-        todo = f"install it with `pip install '{hint}'`" if hint else "check the spelling"
-        raise BackendNotAvailable(
-            f"no backend named {name!r} is registered (registered: {known}); {todo}"
-        )
-    try:
-        cls = eps[name].load()
-    except Exception as exc:  # a broken install: say which and why
-        hint = KNOWN_EXTRAS.get(name, f"the distribution providing {name!r}")
-        raise BackendNotAvailable(
-            f"backend {name!r} is registered but fails to import: "
-            f"{type(exc).__name__}: {first_line(exc)}; reinstall it with `pip install '{hint}'`"
-        ) from None
-    return cls()
-
-
-def probe(name: str) -> tuple[BackendInfo | None, str]:
-    """(info, "ok") for a working backend, (None, reason) otherwise."""
-    try:
-        info = get(name).info()
-    except Exception as exc:
-        return None, f"{type(exc).__name__}: {first_line(exc)}"
-    return info, "ok"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -31,9 +31,6 @@ from vdreid.spec.model import ModelSpec, spec_from_json, spec_hash
 from vdreid.spec.params import param_table
 
 NAMESPACE_SEP = "/"
-#: the optimiser's namespace, the same on every backend: Adam's moments of each
-#: trainable tensor (optim_keys) and the step count (``optim/step``)
-OPTIM = "optim"
 META_SPEC = "vdreid.spec"
 META_SPEC_HASH = "vdreid.spec_hash"
 META_VERSION = "vdreid.version"
@@ -180,28 +177,6 @@ def state_report(expected: Mapping[str, Any], state: Mapping[str, Any]) -> State
         if n in state and _shape(e) != _shape(state[n])
     )
     return StateReport(missing, unexpected, mismatched)
-
-
-def optim_keys(name: str) -> tuple[str, str]:
-    """Checkpoint keys of Adam's first and second moments of tensor ``name``."""
-    return f"{OPTIM}{NAMESPACE_SEP}m/{name}", f"{OPTIM}{NAMESPACE_SEP}v/{name}"
-
-
-def optimizer_step(optim: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> int:
-    """Check an ``optim/`` namespace (namespace_state) against the trainable
-    tensors' ``shapes`` -- Adam's ``m/<name>`` and ``v/<name>`` for each, and
-    ``step`` -- and return the step count. Every backend stores this layout."""
-    expected: dict[str, tuple[int, ...]] = {"step": ()}
-    for name, shape in shapes.items():
-        expected[f"m/{name}"] = expected[f"v/{name}"] = tuple(shape)
-    check_state(expected, optim, source="the optimiser state (optim/...)")
-    step = np.asarray(optim["step"])
-    if not np.issubdtype(step.dtype, np.integer) or step.ndim != 0 or int(step) < 0:
-        raise CheckpointError(
-            f"optim/step must be a non-negative integer scalar, got {step!r}; the file is "
-            "damaged or was not written by vdreid: resume from another checkpoint"
-        )
-    return int(step)
 
 
 def check_state(

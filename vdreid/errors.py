@@ -38,3 +38,10 @@ class ExportError(VdreidError):
 
 class NumericalError(VdreidError):
     """Training produced NaN or Inf values."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when empty),
+    for one-line error reports that quote another error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

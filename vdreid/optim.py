@@ -1,9 +1,11 @@
-"""Optimiser settings and the learning-rate schedule, written once.
+"""Optimiser settings, the learning-rate schedule and the optimiser's
+checkpoint layout, written once.
 
 Every backend builds Adam with torch-style L2 weight decay (the decay term
 is added to the gradient before the moment updates, not decoupled as in
 AdamW) and asks :func:`lr_at` for each parameter group's learning rate at
-the start of every epoch.
+the start of every epoch, and reseeds its own generators (dropout) from
+:func:`epoch_seed`.
 
 Schedule (per epoch, 0-based ``epoch``): linear warmup from
 ``warmup_factor`` to 1 over ``warmup_epochs`` epochs, then multiplied by
@@ -16,13 +18,19 @@ Schedule (per epoch, 0-based ``epoch``): linear warmup from
 from __future__ import annotations
 
 import bisect
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vdreid.errors import ConfigError
+from vdreid.checkpoint import NAMESPACE_SEP, check_state
+from vdreid.errors import CheckpointError, ConfigError
 
 ParamGroup = Literal["backbone", "head"]
+#: the optimiser's checkpoint namespace, the same on every backend: Adam's
+#: moments of each trainable tensor (optim_keys) and the step count (``optim/step``)
+OPTIM = "optim"
 
 
 class OptimConfig(BaseModel):
@@ -64,6 +72,35 @@ def lr_factor(cfg: OptimConfig, epoch: int) -> float:
 def lr_at(cfg: OptimConfig, epoch: int, group: ParamGroup) -> float:
     base = cfg.lr if group == "backbone" or cfg.head_lr is None else cfg.head_lr
     return base * lr_factor(cfg, epoch)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The 63-bit seed a trainer reseeds its own generators (dropout) with in
+    ``set_epoch``: a function of (seed, epoch, rank) only, so a resumed run
+    draws what an uninterrupted one would."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0]) >> 1
+
+
+def optim_keys(name: str) -> tuple[str, str]:
+    """Checkpoint keys of Adam's first and second moments of tensor ``name``."""
+    return f"{OPTIM}{NAMESPACE_SEP}m/{name}", f"{OPTIM}{NAMESPACE_SEP}v/{name}"
+
+
+def optimizer_step(optim: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Check an ``optim/`` namespace (namespace_state) against the trainable
+    tensors' ``shapes`` -- Adam's ``m/<name>`` and ``v/<name>`` for each, and
+    ``step`` -- and return the step count. Every backend stores this layout."""
+    expected: dict[str, tuple[int, ...]] = {"step": ()}
+    for name, shape in shapes.items():
+        expected[f"m/{name}"] = expected[f"v/{name}"] = tuple(shape)
+    check_state(expected, optim, source="the optimiser state (optim/...)")
+    step = np.asarray(optim["step"])
+    if not np.issubdtype(step.dtype, np.integer) or step.ndim != 0 or int(step) < 0:
+        raise CheckpointError(
+            f"optim/step must be a non-negative integer scalar, got {step!r}; the file is "
+            "damaged or was not written by vdreid: resume from another checkpoint"
+        )
+    return int(step)
 
 
 OPTIM_PRESETS: dict[str, OptimConfig] = {

@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from vdreid.checkpoint import check_state
 from vdreid.errors import DataError
-from vdreid.spec.model import ModelSpec, TestFeatureSpec
+from vdreid.spec.model import FeatureRecipe, ModelSpec
 from vdreid.spec.nodes import (
     BasicBlock,
     BatchNorm,
@@ -172,7 +172,7 @@ class _Runner:
         }
 
 
-def compose_test_feature(recipe: TestFeatureSpec, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+def compose_test_feature(recipe: FeatureRecipe, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
     """The retrieval feature from eval outputs, following ``recipe``."""
     blocks = [np.asarray(outputs[f"{p}.feat"], np.float64) for p in recipe.paths]
     if recipe.normalise == "per_block":

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from mindspore import Tensor, nn
 
-from vdreid.backend import ExportReport, first_line
-from vdreid.data.inputs import checked_normalised
-from vdreid.errors import ExportError
+from vdreid.backend import ExportReport
+from vdreid.backend_inputs import checked_normalised
+from vdreid.errors import ExportError, first_line
 from vdreid.workflows.export import feature_drift
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, is_lowered, set_lowered

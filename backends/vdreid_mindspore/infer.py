@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Tensor, nn
 
-from vdreid.data.inputs import checked_images, checked_normalised
+from vdreid.backend_inputs import checked_images, checked_normalised
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDNet, Normalise
 

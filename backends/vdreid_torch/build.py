@@ -33,7 +33,7 @@ from vdreid.spec import (
     Pool,
     ResNet,
 )
-from vdreid.spec.model import GreySpec, InputSpec, TestFeatureSpec
+from vdreid.spec.model import FeatureRecipe, GreySpec, InputSpec
 from vdreid_torch.names import check_layout
 
 NORM_EPS = 1e-12  # L2 normalisation divides by max(norm, 1e-12), as the oracle
@@ -265,7 +265,7 @@ class MVDModel(nn.Module):
             self.add_module(b.name, BranchModule(b))
         self.views = Views(spec.input, spec.grey)
         self.paths = tuple((p.name, p.branch, p.view) for p in spec.paths)
-        self.recipe: TestFeatureSpec = spec.test_feature
+        self.recipe: FeatureRecipe = spec.test_feature
         self.needs_grey = any(view == "grey" for _, _, view in self.paths)
 
     def _inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from vdreid.backend import ExportReport
-from vdreid.data.inputs import checked_normalised
+from vdreid.backend_inputs import checked_normalised
 from vdreid.errors import ExportError
 from vdreid.workflows.export import feature_drift
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vdreid.data.inputs import checked_images, checked_normalised
+from vdreid.backend_inputs import checked_images, checked_normalised
 from vdreid_torch.build import MVDModel
 
 

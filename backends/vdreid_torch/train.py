@@ -35,13 +35,20 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from vdreid.backend import epoch_seed
-from vdreid.checkpoint import OPTIM, model_state, namespace_state, optim_keys, optimizer_step
-from vdreid.data.inputs import checked_batch
+from vdreid.backend_inputs import checked_batch
+from vdreid.checkpoint import model_state, namespace_state
 from vdreid.errors import ConfigError
 from vdreid.losses import LossSpec, objective
 from vdreid.losses.objective import check_outputs
-from vdreid.optim import OptimConfig, lr_at, param_group
+from vdreid.optim import (
+    OPTIM,
+    OptimConfig,
+    epoch_seed,
+    lr_at,
+    optim_keys,
+    optimizer_step,
+    param_group,
+)
 from vdreid.spec import PATH_OUTPUTS, param_table, trainable_names
 from vdreid_torch import names
 from vdreid_torch.build import MVDModel

@@ -5,8 +5,8 @@ import json
 from typer.testing import CliRunner
 
 from vdreid import __version__
-from vdreid.cli import doctor as doctor_mod
 from vdreid.cli.app import app
+from vdreid.workflows import doctor as doctor_mod
 
 runner = CliRunner()
 

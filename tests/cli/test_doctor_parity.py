@@ -9,8 +9,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from vdreid import parity
 from vdreid.cli.app import app
+from vdreid.workflows import parity
 
 runner = CliRunner()
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vdreid.parity import perturbed_state
 from vdreid.spec import ModelSpec, get_preset, preprocess
+from vdreid.workflows.parity import perturbed_state
 
 NUM_CLASSES = 4
 #: the format each first-party backend's export case uses

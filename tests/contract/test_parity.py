@@ -1,4 +1,4 @@
-"""Cross-backend parity (vdreid.parity): the same canonical weights and batch
+"""Cross-backend parity (vdreid.workflows.parity): the same canonical weights and batch
 give the same numbers on every selected backend and on the numpy oracle.
 
 - features on each backend == the oracle's test feature (abs 1e-4);
@@ -6,7 +6,7 @@ give the same numbers on every selected backend and on the numpy oracle.
   backends (rel 1e-4);
 - one step from the same warm trainer state gives the same parameters and
   running statistics (rel 1e-5) and Adam moments (rel 1e-3, see
-  vdreid/parity.py for why gradients get a looser bound);
+  vdreid/workflows/parity.py for why gradients get a looser bound);
 - a checkpoint written by one backend, loaded by the other, gives the
   writer's features.
 
@@ -22,8 +22,8 @@ import sys
 import numpy as np
 import pytest
 
-from vdreid import parity
 from vdreid.checkpoint import model_state
+from vdreid.workflows import parity
 
 from backend_selection import load_backend, requested_backends
 

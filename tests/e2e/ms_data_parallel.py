@@ -19,8 +19,8 @@ import numpy as np
 from vdreid.checkpoint import model_state
 from vdreid.losses import CrossEntropyTerm, LossSpec
 from vdreid.optim import get_optim_preset
-from vdreid.parity import parity_case, perturbed_state, warm_optimizer_state
 from vdreid.spec import ModelSpec
+from vdreid.workflows.parity import parity_case, perturbed_state, warm_optimizer_state
 
 WORLD = 2
 STEPS = {"graph": 2, "pynative": 1}  # an eager step takes ~6 s here; one shows the path works
@@ -39,7 +39,7 @@ def one_block_spec(spec: ModelSpec) -> ModelSpec:
 def case():
     """(spec, start state, per-rank batches, loss, optimiser): the parity case's
     two identities, one per rank, from warm Adam moments (the update is then
-    continuous in the gradient, see vdreid.parity)."""
+    continuous in the gradient, see vdreid.workflows.parity)."""
     base = parity_case()
     spec = one_block_spec(base.spec)
     start = {**perturbed_state(spec), **warm_optimizer_state(spec)}

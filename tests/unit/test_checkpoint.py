@@ -18,12 +18,12 @@ from vdreid.checkpoint import (
     load_checkpoint,
     model_state,
     namespace_state,
-    optimizer_step,
     save_checkpoint,
     state_report,
     with_namespace,
 )
 from vdreid.errors import CheckpointError
+from vdreid.optim import optimizer_step
 from vdreid.spec import get_preset, init_state, param_table, spec_hash
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdreid.data.check import check_dataset
 from vdreid.data.images import load_image
 from vdreid.data.synth import Shape, make_plan, synthesize
 from vdreid.data.synth.person import BG, appearance, camera_style, label_map, poses, render
 from vdreid.errors import ConfigError, DataError
+from vdreid.workflows.data_check import check_dataset
 
 SMALL = Shape(ids=8, test_ids=3, per_cam=2, size=(32, 16))
 

@@ -13,8 +13,8 @@ pytest.importorskip("mindspore")
 from vdreid.errors import ConfigError, DataError  # noqa: E402
 from vdreid.losses import CrossEntropyTerm, LossSpec  # noqa: E402
 from vdreid.optim import OptimConfig, get_optim_preset  # noqa: E402
-from vdreid.parity import parity_case, perturbed_state, warm_optimizer_state  # noqa: E402
 from vdreid.spec import get_preset, init_state  # noqa: E402
+from vdreid.workflows.parity import parity_case, perturbed_state, warm_optimizer_state  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.backend import MindSporeBackend  # noqa: E402
 from vdreid_mindspore.train import MindSporeTrainer, adam_values, bias_corrections  # noqa: E402

@@ -6,7 +6,8 @@ import types
 
 import pytest
 
-from vdreid import backend as registry
+from vdreid import registry
+from vdreid.backend import BackendInfo
 from vdreid.errors import BackendNotAvailable
 
 
@@ -50,7 +51,7 @@ def test_third_party_backend_is_loaded_from_its_entry_point(monkeypatch):
         name = "fake"
 
         def info(self):
-            return registry.BackendInfo("fake", "numpy", "1", ("cpu",))
+            return BackendInfo("fake", "numpy", "1", ("cpu",))
 
     module = types.ModuleType("vdreid_fake_backend")
     module.FakeBackend = FakeBackend
@@ -58,11 +59,11 @@ def test_third_party_backend_is_loaded_from_its_entry_point(monkeypatch):
     ep = md.EntryPoint("fake", "vdreid_fake_backend:FakeBackend", registry.ENTRY_POINT_GROUP)
     monkeypatch.setattr(registry, "registered", lambda: {"fake": ep})
     info, status = registry.probe("fake")
-    assert status == "ok" and info == registry.BackendInfo("fake", "numpy", "1", ("cpu",))
+    assert status == "ok" and info == BackendInfo("fake", "numpy", "1", ("cpu",))
 
 
 def test_epoch_seeds_depend_on_seed_epoch_and_rank_only():
-    from vdreid.backend import epoch_seed
+    from vdreid.optim import epoch_seed
 
     seeds = {epoch_seed(s, e, r) for s in (0, 1) for e in (0, 1) for r in (0, 1)}
     assert len(seeds) == 8 and all(0 <= x < 2**63 for x in seeds)

@@ -11,7 +11,7 @@ import pytest
 
 from vdreid.errors import ConfigError
 from vdreid.spec import get_preset, init_state, param_table
-from vdreid.spec.init import draw, tensor_rng
+from vdreid.spec.initial_state import draw, tensor_rng
 
 OFFICIAL_KEYS = Path(__file__).parents[1] / "data" / "mvd_official_state_dict_keys.tsv"
 BRANCH = {"RGB": "V", "IR": "I", "shared": "S"}

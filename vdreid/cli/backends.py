@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vdreid import backend as registry
+from vdreid import registry
 from vdreid.cli._common import console, handle_errors, print_json
 
 

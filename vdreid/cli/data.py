@@ -127,7 +127,7 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Validate a dataset's layout; count it; size each evaluation protocol (trial 1)."""
-    from vdreid.data.check import check_dataset
+    from vdreid.workflows.data_check import check_dataset
 
     report = check_dataset(dataset.value, root, decode=decode, progress=not as_json)
     if as_json:

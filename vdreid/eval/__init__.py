@@ -15,13 +15,13 @@ from __future__ import annotations
 from vdreid.eval.distance import DISTANCES, l2_normalise, pairwise_distance
 from vdreid.eval.evaluate import EvalResult, evaluate_trials
 from vdreid.eval.features import combine_flip
+from vdreid.eval.metrics import RankResult, rank
 from vdreid.eval.protocols import (
     llcm_trials,
     manifest_trials,
     protocol_trials,
     regdb_trials,
 )
-from vdreid.eval.ranking import RankResult, rank
 from vdreid.eval.rerank import k_reciprocal_rerank
 from vdreid.eval.sysu import sysu_trials
 from vdreid.eval.trials import Trial, count_valid_queries

@@ -19,7 +19,7 @@ import numpy as np
 from vdreid.data.records import Record, arrays
 from vdreid.errors import ConfigError, DataError
 from vdreid.eval.distance import DISTANCES, check_features, pairwise_distance
-from vdreid.eval.ranking import RankResult, rank
+from vdreid.eval.metrics import RankResult, rank
 from vdreid.eval.trials import Trial
 
 #: The CMC ranks reported (percent), with mAP and mINP.

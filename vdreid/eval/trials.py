@@ -18,7 +18,7 @@ import numpy as np
 
 from vdreid.data.records import Modality, Record, arrays
 from vdreid.errors import ConfigError
-from vdreid.eval.ranking import CMC_KINDS, REMOVALS, removed_items
+from vdreid.eval.metrics import CMC_KINDS, REMOVALS, removed_items
 
 #: Query rows per chunk when counting valid queries (bounds the mask memory).
 _COUNT_CHUNK = 2048

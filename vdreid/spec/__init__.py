@@ -18,15 +18,15 @@ from vdreid.spec.builders import (
     mvd_paths,
     resnet,
 )
-from vdreid.spec.init import init_state
+from vdreid.spec.initial_state import init_state
 from vdreid.spec.model import (
     PATH_NAMES,
     PATH_OUTPUTS,
+    FeatureRecipe,
     GreySpec,
     InputSpec,
     ModelSpec,
     PathSpec,
-    TestFeatureSpec,
     canonical_json,
     spec_from_json,
     spec_hash,
@@ -84,7 +84,7 @@ __all__ = [
     "ResNet",
     "Stage",
     "Stem",
-    "TestFeatureSpec",
+    "FeatureRecipe",
     "canonical_json",
     "classifier",
     "count_params",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from vdreid.errors import SpecError
-from vdreid.spec.model import GreySpec, PathSpec, TestFeatureSpec
+from vdreid.spec.model import FeatureRecipe, GreySpec, PathSpec
 from vdreid.spec.nodes import (
     KAIMING_FAN_OUT,
     BasicBlock,
@@ -196,10 +196,10 @@ GREY_VARIANTS = {
 }
 
 TEST_FEATURE_RECIPES = {
-    "official": TestFeatureSpec(
+    "official": FeatureRecipe(
         recipe="official", paths=("I", "Sg", "V", "Sx"), normalise="whole", distance="euclidean"
     ),
-    "msport": TestFeatureSpec(
+    "msport": FeatureRecipe(
         recipe="msport",
         paths=("I", "Sg", "V", "Sx"),
         normalise="per_block",
@@ -214,7 +214,7 @@ def grey(variant: str) -> GreySpec:
     return GREY_VARIANTS[variant]
 
 
-def feature_recipe(recipe: str) -> TestFeatureSpec:
+def feature_recipe(recipe: str) -> FeatureRecipe:
     if recipe not in TEST_FEATURE_RECIPES:
         raise SpecError(
             f"unknown test-feature recipe {recipe!r}; use one of {sorted(TEST_FEATURE_RECIPES)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -55,16 +55,14 @@ class PathSpec(Node):
     view: Literal["x", "grey"]
 
 
-class TestFeatureSpec(Node):
-    """How eval outputs become the retrieval feature.
+class FeatureRecipe(Node):
+    """How eval outputs become the retrieval (test) feature, ``ModelSpec.test_feature``.
 
     Concatenate ``{path}.feat`` for ``paths`` in order; ``normalise``
     ``whole`` = one L2 normalisation of the concatenation, ``per_block`` =
     L2-normalise each block first. ``distance`` is what the recipe implies
     for ranking: on unit vectors euclidean and cosine rank identically.
     """
-
-    __test__: ClassVar[bool] = False  # a spec, not a pytest test class
 
     recipe: Literal["official", "msport"]
     paths: tuple[str, ...]
@@ -82,7 +80,7 @@ class ModelSpec(Node):
     grey: GreySpec
     branches: tuple[Branch, ...]
     paths: tuple[PathSpec, ...]
-    test_feature: TestFeatureSpec
+    test_feature: FeatureRecipe
 
     def branch(self, name: str) -> Branch:
         for b in self.branches:

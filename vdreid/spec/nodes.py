@@ -25,7 +25,7 @@ class Node(BaseModel):
 
 
 class Init(Node):
-    """How an initial tensor is drawn (see vdreid.spec.init).
+    """How an initial tensor is drawn (see vdreid.spec.initial_state).
 
     ``kaiming_normal`` is He-normal with the ReLU gain: std = sqrt(2 / fan),
     fan = fan_in or fan_out of an OIHW / (out, in) weight.

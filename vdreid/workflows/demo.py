@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from vdreid import backend as registry
+from vdreid import registry
 from vdreid.config import resolve_train_config
 from vdreid.data.readers import read_dataset
 from vdreid.data.synth import synthesize

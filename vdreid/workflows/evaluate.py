@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vdreid import backend as registry
+from vdreid import registry
 from vdreid.backend import Backend
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.config import ProtocolConfig

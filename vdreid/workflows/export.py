@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vdreid import backend as registry
+from vdreid import registry
 from vdreid.backend import ExportReport
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.errors import CheckpointError, ConfigError, ExportError

@@ -184,7 +184,7 @@ def start(
     if launch.launcher is None:
         return launch
     if backend is None:
-        from vdreid import backend as registry
+        from vdreid import registry
 
         backend = registry.get(backend_name)
     check_backend(launch, backend_name, getattr(backend, "launcher", None))

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from vdreid import backend as registry
+from vdreid import registry
 from vdreid.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from vdreid.config import TrainConfig
 from vdreid.data.batch import BatchAssembler

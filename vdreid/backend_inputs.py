@@ -1,7 +1,8 @@
 """What every backend checks at its door, on the host and written once: a
 training batch (so a bad label is a DataError, not a device assert), a
 stack of images to extract features from, and normalised images (forward
-outputs, export examples)."""
+outputs, export examples). Backends call these first; the core's export
+recipe and trainer frame call them for every backend."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""vdreid.eval.ranking: hand cases, equality with the per-query loop, invariances, errors."""
+"""vdreid.eval.metrics: hand cases, equality with the per-query loop, invariances, errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import vdreid.eval.ranking as ranking
+import vdreid.eval.metrics as metrics
 from vdreid.errors import ConfigError, DataError, NumericalError
 from vdreid.eval import rank
 
@@ -110,7 +110,7 @@ def assert_same(res, ref):
 @pytest.mark.parametrize("cmc", ["identity", "image"])
 @pytest.mark.parametrize("quantise,negative", [(False, False), (True, False), (False, True)])
 def test_equals_per_query_loop(removal, cmc, quantise, negative, monkeypatch):
-    monkeypatch.setattr(ranking, "CHUNK_ELEMENTS", 2000)  # several chunks
+    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 2000)  # several chunks
     rng = np.random.default_rng(7)
     for nq, ng, n_ids, max_rank in [(60, 90, 8, 30), (45, 300, 40, 20)]:
         case = random_case(rng, nq, ng, n_ids, removal, quantise, negative)

@@ -23,6 +23,8 @@ from vdreid.data.progress import progress_bar
 from vdreid.data.readers import read_dataset
 from vdreid.data.records import DatasetIndex, Modality, Record
 from vdreid.errors import DataError
+from vdreid.eval.protocols import protocol_trials
+from vdreid.eval.trials import count_valid_queries
 
 #: (mode, shots, sampler, direction) rows of the report, per dataset.
 PROTOCOL_ROWS: dict[str, list[dict[str, Any]]] = {
@@ -88,9 +90,6 @@ def split_summary(records: Sequence[Record]) -> dict[str, Any]:
 
 
 def protocol_summary(index: DatasetIndex, problems: list[str]) -> list[dict[str, Any]]:
-    from vdreid.eval.protocols import protocol_trials
-    from vdreid.eval.trials import count_valid_queries
-
     rows = []
     for options in PROTOCOL_ROWS[index.name]:
         row: dict[str, Any] = {**options, "trial": 1}

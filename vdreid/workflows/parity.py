@@ -49,11 +49,12 @@ from typing import Literal
 
 import numpy as np
 
-from vdreid import backend as registry
-from vdreid.checkpoint import OPTIM, load_checkpoint, model_state, optim_keys, save_checkpoint
+from vdreid import registry
+from vdreid.backend import Backend
+from vdreid.checkpoint import load_checkpoint, model_state, save_checkpoint
 from vdreid.losses import LossSpec, get_loss_preset, objective
 from vdreid.ops import NumpyOps
-from vdreid.optim import OptimConfig, get_optim_preset
+from vdreid.optim import OPTIM, OptimConfig, get_optim_preset, optim_keys
 from vdreid.reference import reference_forward, reference_forward_with_stats
 from vdreid.spec import (
     ModelSpec,
@@ -214,13 +215,13 @@ class BackendRun:
     """What one backend produced on the case; ``model`` has its feature graph built."""
 
     name: str
-    backend: registry.Backend
+    backend: Backend
     model: object
     terms: dict[str, float]
     stepped: dict[str, np.ndarray]
 
 
-def _fresh(backend: registry.Backend, case: ParityCase):
+def _fresh(backend: Backend, case: ParityCase):
     model = backend.build(case.spec, device="cpu")
     backend.set_state(model, case.state)
     return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vdreid.data.inputs import checked_batch, checked_images, checked_normalised
+from vdreid.backend_inputs import checked_batch, checked_images, checked_normalised
 from vdreid.errors import DataError
 
 
