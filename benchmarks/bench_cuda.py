@@ -40,10 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vdreid.losses import get_loss_preset
-from vdreid.optim import get_optim_preset
+from vdreid.presets import recipe
 from vdreid.reference import reference_forward
-from vdreid.spec import get_preset, init_state, preprocess
+from vdreid.spec import init_state, preprocess
 from vdreid.workflows.parity import perturbed_state, warm_optimizer_state
 
 SYSU_CLASSES = 395
@@ -77,7 +76,7 @@ def largest_rel(got: dict, want: dict) -> float:
 
 def parity(backend, torch) -> dict[str, object]:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    spec = get_preset("tiny", 8)
+    spec = recipe("tiny").model_spec(8)
     state = perturbed_state(spec)  # no zero tensor whose "relative" change is pure noise
     batch = sysu_batch(spec, ids=4, k=2)
     images = preprocess(spec, batch["images"])
@@ -93,7 +92,7 @@ def parity(backend, torch) -> dict[str, object]:
         model = backend.build(spec, device=device)
         backend.set_state(model, state)
         trainer = backend.trainer(
-            model, get_loss_preset("official"), get_optim_preset("tiny"), amp=False, dropout=False
+            model, recipe("official").loss, recipe("tiny").optim, amp=False, dropout=False
         )
         # a warm Adam state: a fresh one moves noise-level gradients by +-lr (vdreid.workflows.parity)
         trainer.load({**state, **warm_optimizer_state(spec)})
@@ -110,7 +109,7 @@ def parity(backend, torch) -> dict[str, object]:
 
 
 def autocast_terms(backend) -> dict[str, float]:
-    spec = get_preset("official", SYSU_CLASSES)
+    spec = recipe("official").model_spec(SYSU_CLASSES)
     state = init_state(spec, 0)
     batch = sysu_batch(spec, ids=8, k=4)
     terms = {}
@@ -118,7 +117,7 @@ def autocast_terms(backend) -> dict[str, float]:
         model = backend.build(spec, device=DEVICE)
         backend.set_state(model, state)
         trainer = backend.trainer(
-            model, get_loss_preset("official"), get_optim_preset("official"), amp=amp, dropout=False
+            model, recipe("official").loss, recipe("official").optim, amp=amp, dropout=False
         )
         trainer.step(batch)
         terms[amp] = trainer.metrics()
@@ -133,11 +132,11 @@ def autocast_terms(backend) -> dict[str, float]:
 
 def train_speed(backend, torch, steps: int, **options) -> float:
     """Median images/s of training steps (official preset, SYSU batch of 128)."""
-    spec = get_preset("official", SYSU_CLASSES)
+    spec = recipe("official").model_spec(SYSU_CLASSES)
     model = backend.build(spec, device=DEVICE)
     backend.set_state(model, init_state(spec, 0))
     trainer = backend.trainer(
-        model, get_loss_preset("official"), get_optim_preset("official"), seed=0, **options
+        model, recipe("official").loss, recipe("official").optim, seed=0, **options
     )
     batch = sysu_batch(spec, ids=16, k=4)
     for _ in range(3):  # warm-up: cudnn autotuning, compilation
@@ -160,7 +159,7 @@ def _sync(torch) -> None:
 
 
 def feature_speed(backend, torch, steps: int) -> float:
-    spec = get_preset("official", SYSU_CLASSES)
+    spec = recipe("official").model_spec(SYSU_CLASSES)
     model = backend.build(spec, device=DEVICE)
     backend.set_state(model, init_state(spec, 0))
     images = sysu_batch(spec, ids=32, k=4)["images"]  # 256 images

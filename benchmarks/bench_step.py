@@ -27,13 +27,11 @@ import numpy as np
 
 from vdreid import registry
 from vdreid.errors import first_line
-from vdreid.losses import get_loss_preset
-from vdreid.optim import get_optim_preset
+from vdreid.presets import recipe
 from vdreid.spec import (
     InputSpec,
     ModelSpec,
     feature_recipe,
-    get_preset,
     grey,
     init_state,
     mvd_branch,
@@ -71,7 +69,7 @@ def official_r18(num_classes: int = SYSU_CLASSES) -> ModelSpec:
 
 
 CASES = {
-    "tiny": (lambda: get_preset("tiny", 8), 16),
+    "tiny": (lambda: recipe("tiny").model_spec(8), 16),
     "r18": (official_r18, 8),
 }
 
@@ -95,7 +93,7 @@ def time_steps(name: str, spec: ModelSpec, batch: dict[str, np.ndarray], steps: 
     model = backend.build(spec, device="cpu")
     backend.set_state(model, init_state(spec, 0))
     trainer = backend.trainer(
-        model, get_loss_preset("official"), get_optim_preset("official"), amp=False, seed=0
+        model, recipe("official").loss, recipe("official").optim, amp=False, seed=0
     )
     for _ in range(2):
         trainer.step(batch)

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vdreid.errors import ConfigError
-from vdreid.optim import OptimConfig, get_optim_preset
+from vdreid.errors import ConfigError, SpecError
+from vdreid.optim import OptimConfig
+from vdreid.presets import RECIPES, recipe
 
 
 class _Frozen(BaseModel):
@@ -39,7 +40,7 @@ class AugmentConfig(_Frozen):
 
 
 class ProtocolConfig(_Frozen):
-    """Which evaluation protocol to run (PROTOCOLS.md)."""
+    """Which evaluation protocol to run (docs/evaluation.md)."""
 
     mode: Literal["all", "indoor"] = "all"
     shots: Literal[1, 10] = 1
@@ -55,7 +56,7 @@ class ProtocolConfig(_Frozen):
 
 class TrainConfig(_Frozen):
     backend: str = "torch"
-    preset: Literal["official", "paper", "msport", "tiny"] = "tiny"
+    preset: str = Field("tiny", description=f"one of {', '.join(RECIPES)} (vdreid.presets)")
     input_size: tuple[int, int] | None = Field(
         None, description="network input (H, W) in pixels; None = the model preset's"
     )
@@ -81,32 +82,13 @@ class TrainConfig(_Frozen):
     augment: AugmentConfig = AugmentConfig()
     protocol: ProtocolConfig = ProtocolConfig()
 
-
-# The recipe each preset starts from (METHOD.md sections 3 and 5), before the
-# user's file and overrides. Only fields that differ from the defaults.
-TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    "official": {"epochs": 600, "ids_per_batch": 16, "instances": 4},
-    "paper": {"epochs": 600, "ids_per_batch": 16, "instances": 4},
-    "msport": {
-        "epochs": 80,
-        "ids_per_batch": 8,
-        "instances": 4,
-        "augment": {"flip": 0.5, "erasing": 0.5, "grey": 0.5},
-    },
-    # Tuned on the synthetic SYSU-like set (vdreid data synth, 380 ids) so the
-    # demo learns in ~3 CPU minutes: at the preset's 64x32 the clothes'
-    # patterns blur away (R1 ~20%), at 128x64 R1 reaches ~67%; channel
-    # augmentation makes colour an unreliable cue, pushing towards shape.
-    "tiny": {
-        "input_size": (128, 64),
-        "epochs": 32,
-        "ids_per_batch": 8,
-        "instances": 2,
-        "log_interval": 5,
-        "checkpoint_every": 8,
-        "augment": {"channel": 0.5},
-    },
-}
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, name: str) -> str:
+        try:
+            return recipe(name).name
+        except SpecError as exc:  # pydantic reports ValueErrors as field errors
+            raise ValueError(str(exc)) from None
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
@@ -167,13 +149,13 @@ def validate(model: type[BaseModel], data: Mapping[str, Any], source: str) -> An
 def resolve_train_config(
     file: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> TrainConfig:
-    """Defaults <- preset recipe <- TOML file <- overrides."""
+    """Defaults <- preset recipe (vdreid.presets) <- TOML file <- overrides."""
     user = merge(read_toml(file) if file else {}, overrides or {})
-    preset = user.get("preset", TrainConfig.model_fields["preset"].default)
-    if preset not in TRAIN_PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; expected one of {sorted(TRAIN_PRESETS)}")
-    recipe = merge(TRAIN_PRESETS[preset], {"optim": get_optim_preset(preset).model_dump()})
-    return validate(TrainConfig, merge(recipe, user), "training configuration")
+    try:
+        start = recipe(user.get("preset", TrainConfig.model_fields["preset"].default))
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
+    return validate(TrainConfig, merge(start.train_fields(), user), "training configuration")
 
 
 def dump_toml(cfg: BaseModel) -> str:

@@ -101,24 +101,3 @@ def optimizer_step(optim: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...
             "damaged or was not written by vdreid: resume from another checkpoint"
         )
     return int(step)
-
-
-OPTIM_PRESETS: dict[str, OptimConfig] = {
-    # the authors' recipe (METHOD.md section 3)
-    "official": OptimConfig(),
-    "paper": OptimConfig(),
-    # the MindSpore port's learning rates with a sane step schedule (its own
-    # schedule multiplies by 0.1 every epoch from 15 to 27, a bug)
-    "msport": OptimConfig(lr=3.5e-4, head_lr=3.5e-3, milestones=(40, 70), warmup_epochs=10),
-    # short runs for tests and the demo
-    "tiny": OptimConfig(lr=3.5e-3, warmup_epochs=1, warmup_factor=0.1, milestones=(24,)),
-}
-
-
-def get_optim_preset(name: str) -> OptimConfig:
-    try:
-        return OPTIM_PRESETS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown optimiser preset {name!r}; expected one of {sorted(OPTIM_PRESETS)}"
-        ) from None

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from vdreid.checkpoint import save_checkpoint
 from vdreid.cli.app import app
-from vdreid.spec import get_preset, init_state
+from vdreid.presets import recipe
+from vdreid.spec import init_state
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -20,7 +21,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    spec = get_preset("tiny", 3)
+    spec = recipe("tiny").model_spec(3)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     return save_checkpoint(path, init_state(spec, 0), spec=spec, backend="torch")
 
@@ -95,7 +96,7 @@ def test_missing_checkpoint_is_a_user_error(tmp_path):
 
 
 def test_checkpoint_without_spec_metadata_is_a_user_error(tmp_path):
-    spec = get_preset("tiny", 3)
+    spec = recipe("tiny").model_spec(3)
     bare = save_checkpoint(tmp_path / "bare.safetensors", init_state(spec, 0))
     r = export("--checkpoint", str(bare), "--out", str(tmp_path / "m.onnx"))
     assert r.exit_code == 2

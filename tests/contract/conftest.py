@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vdreid.spec import ModelSpec, get_preset, preprocess
+from vdreid.presets import recipe
+from vdreid.spec import ModelSpec, preprocess
 from vdreid.workflows.parity import perturbed_state
 
 NUM_CLASSES = 4
@@ -35,7 +36,7 @@ def export_format(backend_name: str) -> str:
 
 @pytest.fixture(scope="session")
 def spec() -> ModelSpec:
-    return get_preset("tiny", NUM_CLASSES)
+    return recipe("tiny").model_spec(NUM_CLASSES)
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,11 @@ import pytest
 
 from vdreid.checkpoint import load_checkpoint, save_checkpoint
 from vdreid.errors import CheckpointError
-from vdreid.losses import get_loss_preset, objective
+from vdreid.losses import objective
 from vdreid.ops import NumpyOps
-from vdreid.optim import get_optim_preset
+from vdreid.presets import RECIPES, recipe
 from vdreid.reference import reference_forward, reference_forward_with_stats
-from vdreid.spec import PRESETS, get_preset, param_table, running_names
+from vdreid.spec import param_table, running_names
 from vdreid.workflows.export import example_batch, feature_drift
 
 FORWARD_ATOL = 1e-4  # fp32 backend vs float64 oracle, max abs diff
@@ -37,15 +37,15 @@ def oracle_terms(spec, state, images, batch, loss_name):
     outputs, _ = reference_forward_with_stats(spec, state, images)
     outputs = {k: v.astype(np.float64) for k, v in outputs.items()}
     terms = objective(
-        NumpyOps(), get_loss_preset(loss_name), outputs, batch["labels"], batch["modality"]
+        NumpyOps(), recipe(loss_name).loss, outputs, batch["labels"], batch["modality"]
     )
     return outputs, {k: float(v) for k, v in terms.items()}
 
 
 # (a) ------------------------------------------------------------------------
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", sorted(RECIPES))
 def test_state_shapes_match_param_table(backend, preset):
-    spec = get_preset(preset, 395)
+    spec = recipe(preset).model_spec(395)
     table = param_table(spec)
     shapes = backend.state_shapes(spec)
     assert list(shapes) == list(table)
@@ -103,13 +103,13 @@ def test_loss_terms_on_backend_ops_match_numpy(backend, spec, state, images, bat
     ops = backend.ops()
     got = objective(
         ops,
-        get_loss_preset(loss_name),
+        recipe(loss_name).loss,
         {k: ops.asarray(v.astype(np.float32)) for k, v in outputs.items()},
         ops.asarray(batch["labels"]),
         ops.asarray(batch["modality"]),
     )
     got = {k: float(ops.to_numpy(v)) for k, v in got.items()}
-    assert set(got) == set(want) == {*get_loss_preset(loss_name).terms(), "total"}
+    assert set(got) == set(want) == {*recipe(loss_name).loss.terms(), "total"}
     for k in want:
         assert got[k] == pytest.approx(want[k], rel=LOSS_RTOL, abs=1e-6), k
     assert all(abs(v) > 1e-6 for v in want.values()), want  # nothing trivially zero
@@ -119,7 +119,7 @@ def test_loss_terms_on_backend_ops_match_numpy(backend, spec, state, images, bat
 def test_train_step_loss_terms_match_oracle(backend, model, spec, state, images, batch, loss_name):
     """The trainer's first-step terms are computed before the update, on ``state``."""
     _, want = oracle_terms(spec, state, images, batch, loss_name)
-    trainer = backend.trainer(model, get_loss_preset(loss_name), get_optim_preset("tiny"), **PARITY)
+    trainer = backend.trainer(model, recipe(loss_name).loss, recipe("tiny").optim, **PARITY)
     trainer.step(batch)
     got = trainer.metrics()
     assert set(got) == set(want)
@@ -144,7 +144,7 @@ def test_model_state_checkpoint_round_trip_is_exact(
 
 
 def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batch, tmp_path):
-    loss, optim = get_loss_preset("official"), get_optim_preset("tiny")
+    loss, optim = recipe("official").loss, recipe("tiny").optim
     trainer = backend.trainer(model, loss, optim, **PARITY)
     trainer.step(batch)
     before = trainer.state()
@@ -161,9 +161,7 @@ def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batc
 
 
 def test_trainer_refuses_a_damaged_optimiser_state(backend, model, spec):
-    trainer = backend.trainer(
-        model, get_loss_preset("official"), get_optim_preset("tiny"), **PARITY
-    )
+    trainer = backend.trainer(model, recipe("official").loss, recipe("tiny").optim, **PARITY)
     state = trainer.state()  # a fresh optimiser: step 0, zero moments
     no_v = {k: v for k, v in state.items() if not k.startswith("optim/v/")}
     with pytest.raises(CheckpointError, match=r"optimiser state \(optim/\.\.\.\) does not match"):
@@ -203,7 +201,7 @@ def test_export_runs_in_its_runtime_with_the_same_features(
 
 # (f) ------------------------------------------------------------------------
 def test_optimiser_steps_lower_the_loss_and_stay_finite(backend, model, spec, batch):
-    trainer = backend.trainer(model, get_loss_preset("official"), get_optim_preset("tiny"), seed=0)
+    trainer = backend.trainer(model, recipe("official").loss, recipe("tiny").optim, seed=0)
     totals = []
     for _ in range(4):
         trainer.step(batch)

@@ -18,7 +18,7 @@ import numpy as np
 
 from vdreid.checkpoint import model_state
 from vdreid.losses import CrossEntropyTerm, LossSpec
-from vdreid.optim import get_optim_preset
+from vdreid.presets import recipe
 from vdreid.spec import ModelSpec
 from vdreid.workflows.parity import parity_case, perturbed_state, warm_optimizer_state
 
@@ -45,7 +45,7 @@ def case():
     start = {**perturbed_state(spec), **warm_optimizer_state(spec)}
     n = len(base.batch["labels"]) // WORLD
     halves = [{k: v[r * n : (r + 1) * n] for k, v in base.batch.items()} for r in range(WORLD)]
-    return spec, start, halves, LossSpec(ce=CrossEntropyTerm()), get_optim_preset("tiny")
+    return spec, start, halves, LossSpec(ce=CrossEntropyTerm()), recipe("tiny").optim
 
 
 def trainer_for(backend, spec, start, loss, optim, **options):

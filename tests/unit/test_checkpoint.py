@@ -24,12 +24,13 @@ from vdreid.checkpoint import (
 )
 from vdreid.errors import CheckpointError
 from vdreid.optim import optimizer_step
-from vdreid.spec import get_preset, init_state, param_table, spec_hash
+from vdreid.presets import recipe
+from vdreid.spec import init_state, param_table, spec_hash
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return get_preset("tiny", 4)
+    return recipe("tiny").model_spec(4)
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ from __future__ import annotations
 import pytest
 
 from vdreid.config import (
-    TRAIN_PRESETS,
     TrainConfig,
     dump_toml,
     parse_overrides,
     resolve_train_config,
 )
 from vdreid.errors import ConfigError, SpecError
-from vdreid.optim import get_optim_preset
-from vdreid.spec import get_preset
+from vdreid.presets import RECIPES, recipe
 from vdreid.workflows.train import run_spec
 
 
@@ -23,10 +21,10 @@ def test_priority_defaults_recipe_file_overrides(tmp_path):
     cfg = resolve_train_config(file, parse_overrides(["seed=9", "augment.flip=0.25"]))
     assert cfg.epochs == 7 and cfg.optim.lr == 0.5  # the file beats the recipe
     assert cfg.seed == 9 and cfg.augment.flip == 0.25  # overrides beat the file
-    recipe = TRAIN_PRESETS["tiny"]
-    assert cfg.ids_per_batch == recipe["ids_per_batch"]  # the recipe beats the defaults
-    assert cfg.augment.channel == recipe["augment"]["channel"]
-    assert cfg.optim.milestones == get_optim_preset("tiny").milestones
+    start = RECIPES["tiny"].train
+    assert cfg.ids_per_batch == start["ids_per_batch"]  # the recipe beats the defaults
+    assert cfg.augment.channel == start["augment"]["channel"]
+    assert cfg.optim.milestones == recipe("tiny").optim.milestones
     assert cfg.amp == TrainConfig.model_fields["amp"].default  # untouched: the default
 
 
@@ -57,7 +55,7 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
 
 
 def test_input_size_replaces_the_presets_and_null_restores_it():
-    native = get_preset("tiny", 7)
+    native = recipe("tiny").model_spec(7)
     cfg = resolve_train_config(None, {"preset": "tiny", "input_size": [96, 48]})
     spec = run_spec(cfg, 7)
     assert (spec.input.height, spec.input.width) == (96, 48)
@@ -69,6 +67,6 @@ def test_input_size_replaces_the_presets_and_null_restores_it():
 
 def test_a_bad_input_size_is_refused():
     with pytest.raises(SpecError, match="too small"):
-        get_preset("tiny", 3, input_size=(16, 8))
+        recipe("tiny").model_spec(3, input_size=(16, 8))
     with pytest.raises(ConfigError, match="input_size"):
         resolve_train_config(None, {"preset": "tiny", "input_size": [128]})

@@ -1,4 +1,4 @@
-"""The core never imports a framework (ARCHITECTURE.md invariant)."""
+"""The core never imports a framework (docs/architecture.md, "Invariants")."""
 
 import subprocess
 import sys

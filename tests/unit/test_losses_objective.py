@@ -7,19 +7,18 @@ import pytest
 
 from vdreid.errors import SpecError
 from vdreid.losses import (
-    LOSS_PRESETS,
     CrossEntropyTerm,
     LossSpec,
     PathWeights,
     RankedListTerm,
     check_outputs,
     cross_entropy,
-    get_loss_preset,
     objective,
     ranked_list_loss,
     required_outputs,
 )
 from vdreid.ops import NumpyOps
+from vdreid.presets import RECIPES, recipe
 
 ops = NumpyOps()
 PATHS = ("V", "I", "Sx", "Sg")
@@ -40,9 +39,9 @@ def _outputs(seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("name", sorted(LOSS_PRESETS))
+@pytest.mark.parametrize("name", sorted(RECIPES))
 def test_returns_every_term_and_the_weighted_total(name: str) -> None:
-    spec = get_loss_preset(name)
+    spec = recipe(name).loss
     result = objective(ops, spec, _outputs(), LABELS, MODALITY)
     assert set(result) == set(spec.terms()) | {"total"}
     weighted = sum(spec.weights()[t] * float(result[t]) for t in spec.terms())
@@ -51,7 +50,7 @@ def test_returns_every_term_and_the_weighted_total(name: str) -> None:
 
 
 def test_term_weights_scale_only_the_total() -> None:
-    base = get_loss_preset("official")
+    base = recipe("official").loss
     heavier = base.model_copy(update={"cml": base.cml.model_copy(update={"weight": 3.0})})
     a = objective(ops, base, _outputs(), LABELS, MODALITY)
     b = objective(ops, heavier, _outputs(), LABELS, MODALITY)
@@ -77,9 +76,7 @@ READS = {
 
 @pytest.mark.parametrize("key", sorted(READS))
 def test_each_term_reads_the_outputs_the_method_names(key: str) -> None:
-    spec = get_loss_preset("paper").model_copy(
-        update={"triplet": get_loss_preset("msport").triplet}
-    )
+    spec = recipe("paper").loss.model_copy(update={"triplet": recipe("msport").loss.triplet})
     outputs = _outputs()
     before = objective(ops, spec, outputs, LABELS, MODALITY)
     changed = dict(outputs)
@@ -110,16 +107,16 @@ def test_path_weights_multiply_observation_plus_representation() -> None:
 
 
 def test_required_outputs_of_the_official_loss() -> None:
-    needed = required_outputs(get_loss_preset("official"))
+    needed = required_outputs(recipe("official").loss)
     assert needed == tuple(
         sorted(f"{p}.{n}" for p in PATHS for n in ("feat", "logits", "z", "z_logits"))
     )
-    msport = required_outputs(get_loss_preset("msport"))
+    msport = required_outputs(recipe("msport").loss)
     assert "V.feat" in msport and "Sg.z_logits" in msport
 
 
 def test_check_outputs_names_what_is_missing() -> None:
-    spec = get_loss_preset("official")
+    spec = recipe("official").loss
     names = [k for k in _outputs() if not k.endswith(".z") and not k.endswith(".z_logits")]
     with pytest.raises(SpecError) as err:
         check_outputs(spec, names)
@@ -134,4 +131,4 @@ def test_objective_without_a_needed_output_raises_key_error() -> None:
     outputs = _outputs()
     del outputs["Sx.z_logits"]
     with pytest.raises(KeyError, match="Sx.z_logits"):
-        objective(ops, get_loss_preset("official"), outputs, LABELS, MODALITY)
+        objective(ops, recipe("official").loss, outputs, LABELS, MODALITY)

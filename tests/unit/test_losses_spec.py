@@ -6,12 +6,13 @@ import pydantic
 import pytest
 
 from vdreid.errors import SpecError
-from vdreid.losses import LOSS_PRESETS, LossSpec, TripletTerm, get_loss_preset
+from vdreid.losses import LossSpec, TripletTerm
+from vdreid.presets import RECIPES, recipe
 
 
-@pytest.mark.parametrize("name", sorted(LOSS_PRESETS))
+@pytest.mark.parametrize("name", sorted(RECIPES))
 def test_json_round_trip_keeps_every_preset(name: str) -> None:
-    spec = get_loss_preset(name)
+    spec = recipe(name).loss
     text = spec.to_json()
     back = LossSpec.from_json(text)
     assert back == spec
@@ -19,7 +20,7 @@ def test_json_round_trip_keeps_every_preset(name: str) -> None:
 
 
 def test_official_preset_is_the_authors_weights_and_forms() -> None:
-    spec = get_loss_preset("official")
+    spec = recipe("official").loss
     assert spec.terms() == ("ce", "rank", "cml", "vsd", "vcd")
     assert spec.weights() == {"ce": 1.0, "rank": 1.0, "cml": 8.0, "vsd": 2.0, "vcd": 2.0}
     assert spec.ce.label_smoothing == 0.1
@@ -33,7 +34,7 @@ def test_official_preset_is_the_authors_weights_and_forms() -> None:
 
 
 def test_paper_preset_adds_vml_true_kl_and_stable_sinkhorn() -> None:
-    spec = get_loss_preset("paper")
+    spec = recipe("paper").loss
     assert spec.terms() == ("ce", "rank", "cml", "vsd", "vcd", "vml")
     assert spec.weights()["vml"] == 2.0
     assert spec.vsd.form == "kl" and spec.vcd.form == "kl"
@@ -41,23 +42,23 @@ def test_paper_preset_adds_vml_true_kl_and_stable_sinkhorn() -> None:
 
 
 def test_msport_preset_is_plain_ce_and_triplet_without_distillation() -> None:
-    spec = get_loss_preset("msport")
+    spec = recipe("msport").loss
     assert spec.terms() == ("ce", "triplet")
     assert spec.ce.label_smoothing == 0.0
     assert spec.triplet.margin == 0.3
-    assert spec.path_weights == get_loss_preset("official").path_weights
+    assert spec.path_weights == recipe("official").loss.path_weights
 
 
 def test_tiny_preset_uses_the_official_terms() -> None:
-    assert get_loss_preset("tiny") == get_loss_preset("official")
+    assert recipe("tiny").loss == recipe("official").loss
 
 
 def test_unknown_preset_names_the_valid_ones() -> None:
     with pytest.raises(SpecError) as err:
-        get_loss_preset("offical")
+        recipe("offical")
     message = str(err.value)
     assert "'offical'" in message
-    for name in LOSS_PRESETS:
+    for name in RECIPES:
         assert name in message
 
 

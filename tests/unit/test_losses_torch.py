@@ -10,15 +10,14 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 from vdreid.losses import (  # noqa: E402
-    LOSS_PRESETS,
     cost_matrix,
     cross_entropy,
-    get_loss_preset,
     objective,
     official_kl_div,
     sinkhorn_plan,
 )
 from vdreid.ops import NumpyOps  # noqa: E402
+from vdreid.presets import RECIPES, recipe  # noqa: E402
 from vdreid_torch.ops import TorchOps  # noqa: E402
 
 tops, nops = TorchOps(), NumpyOps()
@@ -38,9 +37,9 @@ def _outputs(seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("name", sorted(LOSS_PRESETS))
+@pytest.mark.parametrize("name", sorted(RECIPES))
 def test_torch_gives_the_numpy_values(name: str) -> None:
-    spec = get_loss_preset(name)
+    spec = recipe(name).loss
     outputs = _outputs()
     expected = objective(nops, spec, outputs, LABELS, MODALITY)
     tensors = {k: tops.asarray(v) for k, v in outputs.items()}
@@ -52,7 +51,7 @@ def test_torch_gives_the_numpy_values(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["official", "paper", "msport"])
 def test_gradients_reach_every_output_the_loss_reads(name: str) -> None:
-    spec = get_loss_preset(name)
+    spec = recipe(name).loss
     tensors = {k: tops.asarray(v).requires_grad_() for k, v in _outputs(1).items()}
     total = objective(tops, spec, tensors, tops.asarray(LABELS), tops.asarray(MODALITY))["total"]
     total.backward()

@@ -9,7 +9,8 @@ import pytest
 
 pytest.importorskip("mindspore")
 from vdreid.errors import CheckpointError, ConfigError  # noqa: E402
-from vdreid.spec import BatchNorm, Pool, get_preset, init_state, param_table  # noqa: E402
+from vdreid.presets import recipe  # noqa: E402
+from vdreid.spec import BatchNorm, Pool, init_state, param_table  # noqa: E402
 from vdreid_mindspore import names  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.build import MaxPool, batch_norm, build_model  # noqa: E402
@@ -17,7 +18,7 @@ from vdreid_mindspore.device import parse_device  # noqa: E402
 
 
 def test_only_batch_norm_leaves_change_name():
-    spec = get_preset("tiny", 5)
+    spec = recipe("tiny").model_spec(5)
     mapping = names.ms_keys(spec)
     changed = {c: f for c, f in mapping.items() if c != f}
     roles = {info.role for n, info in param_table(spec).items() if n in changed}
@@ -72,7 +73,7 @@ def test_cpu_max_pool_equals_torch_forward_and_backward_every_time():
 
 
 def test_set_state_is_strict():
-    spec = get_preset("tiny", 5)
+    spec = recipe("tiny").model_spec(5)
     model = build_model(spec)
     state = init_state(spec, 0)
     names.set_state(model, spec, state)

@@ -12,8 +12,9 @@ import pytest
 pytest.importorskip("mindspore")
 from vdreid.errors import ConfigError, DataError  # noqa: E402
 from vdreid.losses import CrossEntropyTerm, LossSpec  # noqa: E402
-from vdreid.optim import OptimConfig, get_optim_preset  # noqa: E402
-from vdreid.spec import get_preset, init_state  # noqa: E402
+from vdreid.optim import OptimConfig  # noqa: E402
+from vdreid.presets import recipe  # noqa: E402
+from vdreid.spec import init_state  # noqa: E402
 from vdreid.workflows.parity import parity_case, perturbed_state, warm_optimizer_state  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.backend import MindSporeBackend  # noqa: E402
@@ -60,7 +61,7 @@ def test_adam_matches_torch_including_tiny_gradients_and_weight_decay():
 
 def one_block_spec():
     """tiny with one block per stage: the smallest graph that still has every kind of node."""
-    spec = get_preset("tiny", 4)
+    spec = recipe("tiny").model_spec(4)
     branches = []
     for b in spec.branches:
         stages = tuple(s.model_copy(update={"blocks": s.blocks[:1]}) for s in b.backbone.stages)
@@ -81,7 +82,7 @@ def ce_trainer():
     trainer = backend.trainer(
         model,
         LossSpec(ce=CrossEntropyTerm()),
-        get_optim_preset("tiny"),
+        recipe("tiny").optim,
         amp=False,
         dropout=False,
         seed=0,
@@ -129,7 +130,7 @@ def test_dropout_masks_repeat_per_epoch_and_seed(ce_trainer):
 
     def masks(seed, epoch):
         t = backend.trainer(
-            model, LossSpec(ce=CrossEntropyTerm()), get_optim_preset("tiny"), amp=False, seed=seed
+            model, LossSpec(ce=CrossEntropyTerm()), recipe("tiny").optim, amp=False, seed=seed
         )
         t.set_epoch(epoch)
         return [k.asnumpy() for k in t._keeps(8)]
@@ -150,16 +151,14 @@ def test_bad_batches_and_options_are_user_errors(ce_trainer):
     with pytest.raises(DataError, match="uint8"):
         trainer.step({**case.batch, "images": case.batch["images"].astype(np.float32)})
     with pytest.raises(ConfigError, match="compile"):
-        backend.trainer(
-            model, LossSpec(ce=CrossEntropyTerm()), get_optim_preset("tiny"), compile=True
-        )
+        backend.trainer(model, LossSpec(ce=CrossEntropyTerm()), recipe("tiny").optim, compile=True)
 
 
 def test_distributed_needs_msrun_and_sync_bn_is_refused(ce_trainer, monkeypatch):
     # the msrun runs themselves: tests/e2e/test_distributed.py
     _, backend, model, _ = ce_trainer
     monkeypatch.delenv("MS_ROLE", raising=False)
-    loss, optim = LossSpec(ce=CrossEntropyTerm()), get_optim_preset("tiny")
+    loss, optim = LossSpec(ce=CrossEntropyTerm()), recipe("tiny").optim
     with pytest.raises(ConfigError, match="not started by msrun .*msrun --worker_num N"):
         backend.trainer(model, loss, optim, distributed=True)
     with pytest.raises(ConfigError, match="sync_bn=True: .*SyncBatchNorm runs on Ascend only"):
@@ -177,7 +176,7 @@ def test_mixed_precision_steps_and_skips_an_overflowing_step():
     trainer = MindSporeTrainer(
         model,
         LossSpec(ce=CrossEntropyTerm()),
-        get_optim_preset("tiny"),
+        recipe("tiny").optim,
         target="GPU",
         amp=True,
         dropout=False,

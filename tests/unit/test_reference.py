@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vdreid.errors import CheckpointError, DataError
+from vdreid.presets import recipe
 from vdreid.reference import (
     channel_attention,
     conv2d,
@@ -16,7 +17,6 @@ from vdreid.reference import (
 from vdreid.spec import (
     PATH_NAMES,
     PATH_OUTPUTS,
-    get_preset,
     init_state,
     param_table,
     preprocess,
@@ -28,7 +28,7 @@ RNG = np.random.default_rng(0)
 
 @pytest.fixture(scope="module")
 def spec():
-    return get_preset("tiny", 5)
+    return recipe("tiny").model_spec(5)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,9 @@ def test_test_feature_recipes(spec, state, images):
     np.testing.assert_allclose(
         out["test_feature"], cat / np.linalg.norm(cat, axis=1, keepdims=True), rtol=1e-5, atol=1e-7
     )
-    per_block = spec.model_copy(update={"test_feature": get_preset("msport", 5).test_feature})
+    per_block = spec.model_copy(
+        update={"test_feature": recipe("msport").model_spec(5).test_feature}
+    )
     feat = reference_forward(per_block, state, images)["test_feature"]
     np.testing.assert_allclose(np.linalg.norm(feat, axis=1), 2.0, rtol=1e-5)  # four unit blocks
     np.testing.assert_allclose(np.linalg.norm(feat[:, :64], axis=1), 1.0, rtol=1e-5)

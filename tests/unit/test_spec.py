@@ -9,11 +9,10 @@ import sys
 import pytest
 
 from vdreid.errors import SpecError
+from vdreid.presets import RECIPES, recipe
 from vdreid.spec import (
-    PRESETS,
     ModelSpec,
     count_params,
-    get_preset,
     param_table,
     resnet,
     spec_from_json,
@@ -22,9 +21,9 @@ from vdreid.spec import (
 from vdreid.spec.params import resnet_params
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(RECIPES))
 def test_json_round_trip_is_identical(name):
-    spec = get_preset(name, 7)
+    spec = recipe(name).model_spec(7)
     text = spec.model_dump_json()
     back = ModelSpec.model_validate_json(text)
     assert back == spec
@@ -33,7 +32,10 @@ def test_json_round_trip_is_identical(name):
 
 
 def test_hash_is_stable_across_processes_and_sensitive_to_content():
-    code = "from vdreid.spec import get_preset, spec_hash; print(spec_hash(get_preset('official', 395)))"
+    code = (
+        "from vdreid.presets import recipe; from vdreid.spec import spec_hash; "
+        "print(spec_hash(recipe('official').model_spec(395)))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -41,11 +43,11 @@ def test_hash_is_stable_across_processes_and_sensitive_to_content():
         check=True,
         env={"PYTHONHASHSEED": "123"},
     )
-    here = spec_hash(get_preset("official", 395))
+    here = spec_hash(recipe("official").model_spec(395))
     assert out.stdout.strip() == here
     assert len(here) == 64
-    assert spec_hash(get_preset("official", 206)) != here
-    assert spec_hash(get_preset("paper", 395)) != here
+    assert spec_hash(recipe("official").model_spec(206)) != here
+    assert spec_hash(recipe("paper").model_spec(395)) != here
 
 
 # Published counts: the ImageNet fc of torchvision's ResNets (in*1000 + 1000) excluded.
@@ -73,7 +75,7 @@ def test_resnet_trunk_matches_torchvision_counts(depth, count):
     ],
 )
 def test_preset_parameter_counts_match_the_method(preset, classes, total):
-    table = param_table(get_preset(preset, classes))
+    table = param_table(recipe(preset).model_spec(classes))
     assert count_params(table) == total
     per_branch = [count_params(table, f"{b}.") for b in "VIS"]
     assert per_branch[0] == per_branch[1] == per_branch[2]
@@ -81,7 +83,7 @@ def test_preset_parameter_counts_match_the_method(preset, classes, total):
 
 
 def test_official_network_shape():
-    spec = get_preset("official", 395)
+    spec = recipe("official").model_spec(395)
     assert [p.name for p in spec.paths] == ["V", "I", "Sg", "Sx"]
     assert [(p.branch, p.view) for p in spec.paths] == [
         ("V", "x"),
@@ -100,7 +102,7 @@ def test_official_network_shape():
 
 
 def test_msport_differs_where_the_method_says():
-    off, ms = get_preset("official", 395), get_preset("msport", 395)
+    off, ms = recipe("official").model_spec(395), recipe("msport").model_spec(395)
     b = ms.branch("S")
     assert all(s.attention is None for s in b.backbone.stages)
     assert b.backbone.stages[3].blocks[0].conv2.stride == 2
@@ -111,7 +113,7 @@ def test_msport_differs_where_the_method_says():
 
 
 def test_tiny_is_small_and_keeps_the_structure():
-    spec = get_preset("tiny", 10)
+    spec = recipe("tiny").model_spec(10)
     assert count_params(param_table(spec)) < 1_000_000
     b = spec.branch("I")
     assert b.backbone.depth == 18 and b.neck is not None
@@ -121,8 +123,8 @@ def test_tiny_is_small_and_keeps_the_structure():
 
 def test_unknown_preset_lists_the_valid_ones():
     with pytest.raises(SpecError) as err:
-        get_preset("offical", 395)
-    for name in PRESETS:
+        recipe("offical").model_spec(395)
+    for name in RECIPES:
         assert name in str(err.value)
 
 
@@ -135,11 +137,11 @@ def test_resnet_builder_rejects_bad_arguments(kwargs):
 
 
 def test_inconsistent_spec_json_is_a_spec_error():
-    data = json.loads(get_preset("tiny", 5).model_dump_json())
+    data = json.loads(recipe("tiny").model_spec(5).model_dump_json())
     data["num_classes"] = 6  # classifiers still have 5 outputs
     with pytest.raises(SpecError, match="num_classes"):
         spec_from_json(json.dumps(data))
-    data = json.loads(get_preset("tiny", 5).model_dump_json())
+    data = json.loads(recipe("tiny").model_spec(5).model_dump_json())
     data["paths"][0]["branch"] = "X"
     with pytest.raises(SpecError, match="branch 'X'"):
         spec_from_json(json.dumps(data))
@@ -148,6 +150,6 @@ def test_inconsistent_spec_json_is_a_spec_error():
 
 
 def test_specs_are_immutable():
-    spec = get_preset("tiny", 5)
+    spec = recipe("tiny").model_spec(5)
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError for frozen models
         spec.num_classes = 3  # type: ignore[misc]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vdreid.errors import ConfigError
-from vdreid.spec import get_preset, init_state, param_table
+from vdreid.presets import recipe
+from vdreid.spec import init_state, param_table
 from vdreid.spec.initial_state import draw, tensor_rng
 
 OFFICIAL_KEYS = Path(__file__).parents[1] / "data" / "mvd_official_state_dict_keys.tsv"
@@ -59,7 +60,7 @@ def test_every_official_key_has_a_canonical_counterpart_of_the_same_shape():
     used = [
         (k, s) for k, s in rows if not k.endswith("num_batches_tracked") and ".base.fc." not in k
     ]
-    table = param_table(get_preset("official", 395))
+    table = param_table(recipe("official").model_spec(395))
     mapped = {canonical(k, bn_modules): s for k, s in used}
     assert len(mapped) == len(used)  # the map is one-to-one
     assert set(mapped) == set(table)
@@ -72,7 +73,7 @@ def test_every_official_key_has_a_canonical_counterpart_of_the_same_shape():
 
 
 def test_roles_and_trainability():
-    table = param_table(get_preset("official", 395))
+    table = param_table(recipe("official").model_spec(395))
     assert table["V.neck.bn.shift"].trainable is False
     assert table["V.neck.bn.scale"].trainable is True
     assert table["S.backbone.bn1.mean"].running and not table["S.backbone.bn1.mean"].trainable
@@ -87,11 +88,11 @@ def test_roles_and_trainability():
         "scalar",
     }
     assert all(i.running == (i.role in ("bn_mean", "bn_var")) for i in table.values())
-    assert param_table(get_preset("msport", 395))["V.neck.bn.shift"].trainable is True
+    assert param_table(recipe("msport").model_spec(395))["V.neck.bn.shift"].trainable is True
 
 
 def test_init_state_covers_the_table_in_float32_and_is_deterministic():
-    spec = get_preset("tiny", 6)
+    spec = recipe("tiny").model_spec(6)
     table = param_table(spec)
     a, b, c = init_state(spec, 0), init_state(spec, 0), init_state(spec, 1)
     assert list(a) == list(table)
@@ -106,7 +107,7 @@ def test_init_state_covers_the_table_in_float32_and_is_deterministic():
 
 
 def test_init_rules_follow_the_method():
-    spec = get_preset("tiny", 6)
+    spec = recipe("tiny").model_spec(6)
     s = init_state(spec, 3)
     assert np.all(s["V.backbone.cam2.attn_scale"] == 0)
     assert np.all(s["V.neck.bn.scale"] == 1) and np.all(s["V.neck.bn.shift"] == 0)
@@ -126,7 +127,7 @@ def test_init_rules_follow_the_method():
     ],
 )
 def test_init_statistics_on_official_shapes(name, mean, std):
-    info = param_table(get_preset("official", 395))[name]
+    info = param_table(recipe("official").model_spec(395))[name]
     x = draw(info.init, info.shape, tensor_rng(0, name)).astype(np.float64)
     n = x.size
     assert abs(x.mean() - mean) < 5 * std / math.sqrt(n)

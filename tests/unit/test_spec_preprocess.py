@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vdreid.errors import DataError
-from vdreid.spec import get_preset, preprocess, to_grey
+from vdreid.presets import recipe
+from vdreid.spec import preprocess, to_grey
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def images():
 
 
 def test_preprocess_normalises_per_channel(images):
-    spec = get_preset("tiny", 3)
+    spec = recipe("tiny").model_spec(3)
     x = preprocess(spec, images)
     assert x.dtype == np.float32 and x.shape == (2, 3, 5, 4)
     for c in range(3):
@@ -33,12 +34,12 @@ def test_preprocess_normalises_per_channel(images):
 )
 def test_preprocess_rejects_wrong_batches(bad):
     with pytest.raises(DataError, match="expected uint8"):
-        preprocess(get_preset("tiny", 3), bad)
+        preprocess(recipe("tiny").model_spec(3), bad)
 
 
 @pytest.mark.parametrize(("preset", "blue"), [("official", 0.1140), ("msport", 0.1440)])
 def test_grey_on_normalised_tensor(images, preset, blue):
-    spec = get_preset(preset, 3)
+    spec = recipe(preset).model_spec(3)
     x = preprocess(spec, images)
     g = to_grey(spec, x)
     want = 0.2989 * x[:, 0] + 0.5870 * x[:, 1] + blue * x[:, 2]
@@ -47,7 +48,7 @@ def test_grey_on_normalised_tensor(images, preset, blue):
 
 
 def test_paper_grey_is_bt601_in_pixel_space(images):
-    spec = get_preset("paper", 3)
+    spec = recipe("paper").model_spec(3)
     g = to_grey(spec, preprocess(spec, images))
     y = (0.299 * images[..., 0] + 0.587 * images[..., 1] + 0.114 * images[..., 2]) / 255.0
     for c in range(3):  # de-normalising channel c of the result gives back the luma
@@ -60,4 +61,4 @@ def test_paper_grey_is_bt601_in_pixel_space(images):
 
 def test_to_grey_rejects_nhwc():
     with pytest.raises(DataError):
-        to_grey(get_preset("tiny", 3), np.zeros((1, 4, 4, 3), np.float32))
+        to_grey(recipe("tiny").model_spec(3), np.zeros((1, 4, 4, 3), np.float32))

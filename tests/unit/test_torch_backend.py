@@ -8,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vdreid.errors import CheckpointError, ConfigError, ExportError  # noqa: E402
-from vdreid.spec import get_preset, init_state, param_table  # noqa: E402
+from vdreid.presets import recipe  # noqa: E402
+from vdreid.spec import init_state, param_table  # noqa: E402
 from vdreid.workflows.export import example_batch  # noqa: E402
 from vdreid_torch import names  # noqa: E402
 from vdreid_torch.backend import TorchBackend  # noqa: E402
@@ -21,7 +22,7 @@ NO_CUDA = not torch.cuda.is_available()
 
 @pytest.fixture(scope="module")
 def spec():
-    return get_preset("tiny", 3)
+    return recipe("tiny").model_spec(3)
 
 
 def test_cpu_and_default_devices():

@@ -8,21 +8,22 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vdreid.errors import CheckpointError, ConfigError, DataError  # noqa: E402
-from vdreid.losses import get_loss_preset, objective  # noqa: E402
+from vdreid.losses import objective  # noqa: E402
 from vdreid.optim import OptimConfig, lr_at, param_group  # noqa: E402
-from vdreid.spec import get_preset, init_state, param_table, trainable_names  # noqa: E402
+from vdreid.presets import recipe  # noqa: E402
+from vdreid.spec import init_state, param_table, trainable_names  # noqa: E402
 from vdreid_torch import names  # noqa: E402
 from vdreid_torch.backend import TorchBackend  # noqa: E402
 from vdreid_torch.build import build_model  # noqa: E402
 from vdreid_torch.ops import TorchOps  # noqa: E402
 
 OPTIM = OptimConfig(lr=1e-3, head_lr=3e-3, weight_decay=5e-4, warmup_epochs=2, milestones=(4,))
-LOSS = get_loss_preset("official")
+LOSS = recipe("official").loss
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return get_preset("tiny", 3)
+    return recipe("tiny").model_spec(3)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, handle_errors, print_json
-from vdreid.spec import ModelSpec, count_params, get_preset, param_table, spec_hash
-from vdreid.spec.presets import PRESETS
+from vdreid.presets import RECIPES, recipe
+from vdreid.spec import ModelSpec, count_params, param_table, spec_hash
 
 app = typer.Typer(help="Inspect model specs (presets) without building them.", no_args_is_help=True)
 
@@ -76,7 +76,7 @@ def _table(s: dict[str, Any]) -> Table:
 @handle_errors
 def summary(
     preset: Annotated[
-        str, typer.Option("--preset", help=f"One of: {', '.join(PRESETS)}.")
+        str, typer.Option("--preset", help=f"One of: {', '.join(RECIPES)}.")
     ] = "official",
     num_classes: Annotated[
         int, typer.Option("--num-classes", help="Training identities (SYSU-MM01 395, RegDB 206).")
@@ -84,7 +84,7 @@ def summary(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Parameters per branch and in total, feature dimension and input size of a preset."""
-    s = summarise(get_preset(preset, num_classes))
+    s = summarise(recipe(preset).model_spec(num_classes))
     if as_json:
         print_json(s)
         return

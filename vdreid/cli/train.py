@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, handle_errors
+from vdreid.presets import RECIPES
 
 
 @handle_errors
@@ -16,7 +17,9 @@ def train(
     backend: Annotated[
         str | None, typer.Option(help="Backend: torch or mindspore (see `vdreid backends`).")
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="official, paper, msport or tiny.")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help=f"One of: {', '.join(RECIPES)} (see docs/method.md).")
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help="sysu, regdb, llcm or manifest.")] = None,
     root: Annotated[
         Path | None, typer.Option(help="Dataset folder (or manifest CSV for --dataset manifest).")

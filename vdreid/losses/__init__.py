@@ -13,7 +13,6 @@ from vdreid.losses.objective import PATHS, check_outputs, objective, required_ou
 from vdreid.losses.ranking import batch_hard_triplet, ranked_list_loss
 from vdreid.losses.sinkhorn import cost_matrix, sinkhorn_distance, sinkhorn_plan
 from vdreid.losses.spec import (
-    LOSS_PRESETS,
     TERM_NAMES,
     CMLTerm,
     CrossEntropyTerm,
@@ -24,11 +23,9 @@ from vdreid.losses.spec import (
     VCDTerm,
     VMLTerm,
     VSDTerm,
-    get_loss_preset,
 )
 
 __all__ = [
-    "LOSS_PRESETS",
     "PATHS",
     "TERM_NAMES",
     "CMLTerm",
@@ -44,7 +41,6 @@ __all__ = [
     "check_outputs",
     "cost_matrix",
     "cross_entropy",
-    "get_loss_preset",
     "js_divergence",
     "kl_divergence",
     "l2_normalize",

@@ -2,7 +2,7 @@
 
 ``outputs`` is the flat dict a backend's forward returns, keyed
 ``"{path}.{name}"`` with path in V, I, Sx, Sg and name in feat, logits, z,
-z_logits. Which outputs feed which term (METHOD.md section 2):
+z_logits. Which outputs feed which term (docs/method.md, "Losses"):
 
 - ce:      logits and z_logits of every path, path-weighted
 - rank:    feat and z of every path (L2-normalised inside), path-weighted

@@ -6,17 +6,7 @@ Every term's ``weight`` multiplies its raw value in the total; path weights
 (V, I, Sx, Sg) are applied inside the per-path terms (CE, RANK, TRIPLET),
 to the observation and the representation alike.
 
-Presets (METHOD.md sections 2 and 5):
-
-- ``official``: the authors' code, bugs included: 1 CE (label smoothing
-  0.1) + 1 RANK + 8 CML (naive Sinkhorn) + 2 VSD + 2 VCD, where VSD/VCD are
-  the code's element-wise ``kl_div`` misuse, not a KL divergence.
-- ``paper``: the paper's equations: ``official`` + 2 VML, true KL for
-  VSD/VCD, numerically stable Sinkhorn.
-- ``msport``: the MindSpore port: CE without smoothing + batch-hard
-  triplet (margin 0.3), no distillation.
-- ``tiny``: the ``official`` terms unchanged; the tiny preset shrinks the
-  model and the schedule, not the loss.
+The named loss of each preset lives in vdreid.presets.
 """
 
 from __future__ import annotations
@@ -140,39 +130,5 @@ class LossSpec(_Frozen):
         except ValidationError as err:
             raise SpecError(
                 f"the loss spec JSON is not valid ({err.error_count()} problem(s)):\n{err}\n"
-                "Write it with LossSpec.to_json() or start from get_loss_preset(name)."
+                "Write it with LossSpec.to_json() or start from vdreid.presets.recipe(name).loss."
             ) from None
-
-
-LOSS_PRESETS: dict[str, LossSpec] = {
-    "official": LossSpec(
-        ce=CrossEntropyTerm(),
-        rank=RankedListTerm(),
-        cml=CMLTerm(),
-        vsd=VSDTerm(),
-        vcd=VCDTerm(),
-    ),
-    "paper": LossSpec(
-        ce=CrossEntropyTerm(),
-        rank=RankedListTerm(),
-        cml=CMLTerm(sinkhorn="stable"),
-        vsd=VSDTerm(form="kl"),
-        vcd=VCDTerm(form="kl"),
-        vml=VMLTerm(),
-    ),
-    "msport": LossSpec(
-        ce=CrossEntropyTerm(label_smoothing=0.0),
-        triplet=TripletTerm(),
-    ),
-}
-LOSS_PRESETS["tiny"] = LOSS_PRESETS["official"]
-
-
-def get_loss_preset(name: str) -> LossSpec:
-    try:
-        return LOSS_PRESETS[name]
-    except KeyError:
-        raise SpecError(
-            f"unknown loss preset {name!r}; expected one of {sorted(LOSS_PRESETS)}. "
-            "Pick one of those or build a LossSpec yourself."
-        ) from None

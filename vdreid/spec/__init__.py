@@ -1,8 +1,8 @@
-"""What the network IS: frozen nodes, builders, presets, the parameter table.
+"""What the network IS: frozen nodes, builders, the parameter table.
 
-Typical use::
+Typical use (the named networks are vdreid.presets' recipes)::
 
-    spec = get_preset("official", num_classes=395)
+    spec = recipe("official").model_spec(num_classes=395)
     table = param_table(spec)          # canonical name -> ParamInfo
     state = init_state(spec, seed=1)   # canonical name -> float32 array
 """
@@ -57,12 +57,10 @@ from vdreid.spec.params import (
     trainable_names,
 )
 from vdreid.spec.preprocess import preprocess, to_grey
-from vdreid.spec.presets import PRESETS, get_preset
 
 __all__ = [
     "PATH_NAMES",
     "PATH_OUTPUTS",
-    "PRESETS",
     "BasicBlock",
     "BatchNorm",
     "BNNeck",
@@ -89,7 +87,6 @@ __all__ = [
     "classifier",
     "count_params",
     "feature_recipe",
-    "get_preset",
     "grey",
     "head_mlp",
     "init_state",

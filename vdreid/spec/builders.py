@@ -4,15 +4,19 @@ Init rules follow docs/method.md ("Initial weights"): ResNet convs
 kaiming-normal fan_out, BN scale 1 shift 0; head Linears kaiming-normal
 fan_out, head BN scale N(1, 0.02); classifier Linears N(0, 0.001);
 classifier BN and BNNeck scale 1; channel attention 0; every bias 0.
+
+:func:`mvd_model` builds a whole network from an :class:`MVDDesign`, the
+handful of choices that tell the presets (vdreid.presets) apart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from itertools import pairwise
 
 from vdreid.errors import SpecError
-from vdreid.spec.model import FeatureRecipe, GreySpec, PathSpec
+from vdreid.spec.model import PATH_NAMES, FeatureRecipe, GreySpec, InputSpec, ModelSpec, PathSpec
 from vdreid.spec.nodes import (
     KAIMING_FAN_OUT,
     BasicBlock,
@@ -177,13 +181,17 @@ def mvd_branch(
     )
 
 
+#: (branch, view) of each path of PATH_NAMES: V on x, I on grey, S on grey then
+#: S on x (two calls: batch-norm statistics per call)
+MVD_ROUTES = (("V", "x"), ("I", "grey"), ("S", "grey"), ("S", "x"))
+BRANCH_NAMES = ("V", "I", "S")
+
+
 def mvd_paths() -> tuple[PathSpec, ...]:
-    """V on x, I on grey, S on grey then S on x (two calls: BN statistics per call)."""
-    return (
-        PathSpec(name="V", branch="V", view="x"),
-        PathSpec(name="I", branch="I", view="grey"),
-        PathSpec(name="Sg", branch="S", view="grey"),
-        PathSpec(name="Sx", branch="S", view="x"),
+    """The four paths, in call order (PATH_NAMES)."""
+    return tuple(
+        PathSpec(name=name, branch=branch, view=view)
+        for name, (branch, view) in zip(PATH_NAMES, MVD_ROUTES, strict=True)
     )
 
 
@@ -220,3 +228,77 @@ def feature_recipe(recipe: str) -> FeatureRecipe:
             f"unknown test-feature recipe {recipe!r}; use one of {sorted(TEST_FEATURE_RECIPES)}"
         )
     return TEST_FEATURE_RECIPES[recipe]
+
+
+#: Smallest input side a network accepts: the stem and three strided stages halve it 5 times.
+MIN_INPUT_SIDE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class MVDDesign:
+    """The choices that tell one MVD network from another (the presets' table
+    in docs/method.md): the backbone of every branch, the input size (H, W),
+    the grey view, the test-feature recipe, the BNNeck shift and the widths
+    of the head and of the classifier on z."""
+
+    depth: int
+    width: float = 1.0
+    last_stride: int = 1
+    cam_positions: tuple[int, ...] = ()
+    size: tuple[int, int] = (256, 128)
+    grey: str = "official"
+    feature: str = "official"
+    neck_shift_trainable: bool = False
+    head_hidden: tuple[int, ...] = (1000, 500)
+    z_width: int = 512
+    z_hidden: int = 256
+    z_dropout: float = 0.5
+
+
+def mvd_model(preset: str, num_classes: int, design: MVDDesign) -> ModelSpec:
+    """Three branches (V, I, S) of ``design``'s backbone, the four paths, the
+    input, grey view and test feature, for ``num_classes`` identities."""
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise SpecError(f"num_classes must be a positive integer, got {num_classes!r}")
+    branches = tuple(
+        mvd_branch(
+            name,
+            resnet(
+                design.depth,
+                width=design.width,
+                last_stride=design.last_stride,
+                cam_positions=design.cam_positions,
+            ),
+            num_classes,
+            neck_shift_trainable=design.neck_shift_trainable,
+            head_hidden=design.head_hidden,
+            z_width=design.z_width,
+            z_hidden=design.z_hidden,
+            z_dropout=design.z_dropout,
+        )
+        for name in BRANCH_NAMES
+    )
+    return ModelSpec(
+        preset=preset,
+        num_classes=num_classes,
+        input=InputSpec(height=design.size[0], width=design.size[1]),
+        grey=grey(design.grey),
+        branches=branches,
+        paths=mvd_paths(),
+        test_feature=feature_recipe(design.feature),
+    )
+
+
+def with_input_size(spec: ModelSpec, size: tuple[int, int]) -> ModelSpec:
+    """``spec`` at input size (H, W): the network ends in global pooling, so no
+    parameter shape depends on it."""
+    height, width = (int(v) for v in size)
+    if min(height, width) < MIN_INPUT_SIDE:
+        raise SpecError(
+            f"input size {height}x{width} is too small: the ResNet downsamples by up to 32, "
+            f"so both sides must be at least {MIN_INPUT_SIDE} pixels (for example 128x64)"
+        )
+    resized = InputSpec.model_validate(
+        {**spec.input.model_dump(), "height": height, "width": width}
+    )
+    return spec.model_copy(update={"input": resized})

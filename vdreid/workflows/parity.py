@@ -52,13 +52,13 @@ import numpy as np
 from vdreid import registry
 from vdreid.backend import Backend
 from vdreid.checkpoint import load_checkpoint, model_state, save_checkpoint
-from vdreid.losses import LossSpec, get_loss_preset, objective
+from vdreid.losses import LossSpec, objective
 from vdreid.ops import NumpyOps
-from vdreid.optim import OPTIM, OptimConfig, get_optim_preset, optim_keys
+from vdreid.optim import OPTIM, OptimConfig, optim_keys
+from vdreid.presets import recipe
 from vdreid.reference import reference_forward, reference_forward_with_stats
 from vdreid.spec import (
     ModelSpec,
-    get_preset,
     init_state,
     param_table,
     preprocess,
@@ -161,7 +161,8 @@ def warm_optimizer_state(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray
 
 
 def parity_case(seed: int = 0, loss: str = "official") -> ParityCase:
-    spec = get_preset("tiny", NUM_CLASSES)
+    tiny = recipe("tiny")
+    spec = tiny.model_spec(NUM_CLASSES)
     rng = np.random.default_rng([seed, 7])
     images = rng.integers(0, 256, (8, spec.input.height, spec.input.width, 3), dtype=np.uint8)
     batch = {
@@ -169,9 +170,7 @@ def parity_case(seed: int = 0, loss: str = "official") -> ParityCase:
         "labels": np.repeat(np.arange(2, dtype=np.int64), 4),
         "modality": np.tile(np.array([0, 0, 1, 1], dtype=np.int64), 2),
     }
-    return ParityCase(
-        spec, perturbed_state(spec, seed), batch, get_loss_preset(loss), get_optim_preset("tiny")
-    )
+    return ParityCase(spec, perturbed_state(spec, seed), batch, recipe(loss).loss, tiny.optim)
 
 
 def largest(

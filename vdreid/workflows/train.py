@@ -26,9 +26,9 @@ from vdreid.data.readers import read_dataset
 from vdreid.data.records import DatasetIndex, arrays
 from vdreid.data.sampler import IdentitySampler
 from vdreid.errors import CheckpointError, ConfigError, NumericalError
-from vdreid.losses import get_loss_preset
 from vdreid.optim import lr_at
-from vdreid.spec import get_preset, init_state
+from vdreid.presets import recipe
+from vdreid.spec import init_state
 from vdreid.spec.model import ModelSpec, spec_hash
 from vdreid.workflows.evaluate import Evaluation, evaluate_model
 from vdreid.workflows.features import open_cache
@@ -65,7 +65,7 @@ def resume_path(resume: str | None, run: RunDir) -> Path | None:
 
 def run_spec(cfg: TrainConfig, num_classes: int) -> ModelSpec:
     """The model a run trains: its preset for ``num_classes`` ids at the configured input size."""
-    return get_preset(cfg.preset, num_classes, input_size=cfg.input_size)
+    return recipe(cfg.preset).model_spec(num_classes, input_size=cfg.input_size)
 
 
 def train(
@@ -91,7 +91,7 @@ def train(
     labels, num_classes = index.train_labels()
     _, _, modality = arrays(index.train)
     spec = run_spec(cfg, num_classes)
-    loss_spec = get_loss_preset(cfg.preset)
+    loss_spec = recipe(cfg.preset).loss
     run = RunDir(cfg.out)
     start_ckpt = resume_path(resume, run)
     resumed = _read_resume(start_ckpt, spec_hash(spec)) if start_ckpt is not None else None
