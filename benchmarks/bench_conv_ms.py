@@ -1,5 +1,5 @@
 """MindSpore CPU convolution: native kernel vs the im2col + matmul lowering
-(vdreid_mindspore.conv), with torch on the same shapes for reference.
+(vdreid_mindspore.lowering), with torch on the same shapes for reference.
 
 Each case times forward + backward (input and weight gradients) of one
 convolution, compiled (ms.jit), and reports GFLOP/s (3x the forward's
@@ -39,7 +39,7 @@ def best_of(fn, repeat: int) -> float:
 
 def mindspore_step(case, lowered: bool):
     from vdreid_mindspore._quiet import mindspore as ms
-    from vdreid_mindspore.conv import Conv2d
+    from vdreid_mindspore.lowering import Conv2d
 
     _, n, c, h, w, o, k, s, p = case
     rng = np.random.default_rng(0)

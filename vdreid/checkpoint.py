@@ -194,6 +194,25 @@ def check_state(
         )
 
 
+def checked_float_state(
+    expected: Mapping[str, Any], state: Mapping[str, Any], *, source: str
+) -> dict[str, np.ndarray]:
+    """What a backend's set_state loads: :func:`check_state`, then every tensor
+    of ``expected`` as a C-contiguous float32 array (a CheckpointError names
+    one that is not a float array). Written once for every backend."""
+    check_state(expected, state, source=source)
+    out = {}
+    for name in expected:
+        value = np.asarray(state[name])
+        if not np.issubdtype(value.dtype, np.floating):
+            raise CheckpointError(
+                f"tensor {name!r} has dtype {value.dtype}, expected a float array; "
+                "re-save the checkpoint with vdreid"
+            )
+        out[name] = np.ascontiguousarray(value, dtype=np.float32)
+    return out
+
+
 def model_state(tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The model part: entries without a namespace prefix."""
     return {n: v for n, v in tensors.items() if NAMESPACE_SEP not in n}

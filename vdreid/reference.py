@@ -13,8 +13,8 @@ Conventions a backend must match:
   with m = BatchNorm.momentum (0.1). S's statistics are updated twice per
   step (after Sg, then after Sx).
 - Dropout is the identity here; backends switch it off for parity tests.
-- test_feature (eval only) follows spec.test_feature; an L2 normalisation
-  divides by max(norm, 1e-12).
+- test_feature (eval only) follows spec.test_feature
+  (vdreid.losses.compose_feature, the backends' own composition).
 """
 
 from __future__ import annotations
@@ -26,21 +26,24 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from vdreid.checkpoint import check_state
 from vdreid.errors import DataError
+from vdreid.losses.geometry import compose_feature
+from vdreid.ops import NumpyOps
 from vdreid.spec.model import FeatureRecipe, ModelSpec
 from vdreid.spec.nodes import (
     BasicBlock,
     BatchNorm,
+    BNNeck,
     BottleneckBlock,
     Branch,
     Classifier,
     Conv,
+    Downsample,
+    HeadMLP,
     Linear,
     ResNet,
 )
 from vdreid.spec.params import param_table
 from vdreid.spec.preprocess import to_grey
-
-NORM_EPS = 1e-12
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
@@ -73,16 +76,16 @@ def channel_attention(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return scale.reshape(()) * (attn @ flat).reshape(n, c, h, w) + x
 
 
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), NORM_EPS)
-
-
 def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
 class _Runner:
-    """Reads canonical tensors (as float64) and keeps train-mode running statistics."""
+    """Reads canonical tensors (as float64) and keeps train-mode running statistics.
+
+    One method per spec node, named after it, in the order the backends'
+    build.py define their classes (docs/backends.md maps them).
+    """
 
     def __init__(self, state: Mapping[str, np.ndarray], train: bool) -> None:
         self.state = {k: np.asarray(v, np.float64) for k, v in state.items()}
@@ -103,7 +106,7 @@ class _Runner:
         y = x @ self.p(f"{name}.weight").T
         return y + self.p(f"{name}.bias") if node.bias else y
 
-    def bn(self, node: BatchNorm, name: str, x: np.ndarray) -> np.ndarray:
+    def batch_norm(self, node: BatchNorm, name: str, x: np.ndarray) -> np.ndarray:
         axes = (0, 2, 3) if x.ndim == 4 else (0,)
         shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
         mean, var = self.p(f"{name}.mean"), self.p(f"{name}.var")
@@ -121,63 +124,77 @@ class _Runner:
         y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + node.eps)
         return y * self.p(f"{name}.scale").reshape(shape) + self.p(f"{name}.shift").reshape(shape)
 
+    def channel_attention(self, name: str, x: np.ndarray) -> np.ndarray:
+        return channel_attention(x, self.p(f"{name}.attn_scale"))
+
+    def downsample(self, node: Downsample, name: str, x: np.ndarray) -> np.ndarray:
+        return self.batch_norm(node.bn, f"{name}.bn", self.conv(node.conv, f"{name}.conv", x))
+
     def block(self, node: BasicBlock | BottleneckBlock, name: str, x: np.ndarray) -> np.ndarray:
-        y = relu(self.bn(node.bn1, f"{name}.bn1", self.conv(node.conv1, f"{name}.conv1", x)))
-        y = self.bn(node.bn2, f"{name}.bn2", self.conv(node.conv2, f"{name}.conv2", y))
+        y = relu(
+            self.batch_norm(node.bn1, f"{name}.bn1", self.conv(node.conv1, f"{name}.conv1", x))
+        )
+        y = self.batch_norm(node.bn2, f"{name}.bn2", self.conv(node.conv2, f"{name}.conv2", y))
         if isinstance(node, BottleneckBlock):
-            y = self.bn(node.bn3, f"{name}.bn3", self.conv(node.conv3, f"{name}.conv3", relu(y)))
+            y = self.conv(node.conv3, f"{name}.conv3", relu(y))
+            y = self.batch_norm(node.bn3, f"{name}.bn3", y)
         shortcut = x
         if node.downsample is not None:
-            ds = node.downsample
-            shortcut = self.bn(
-                ds.bn, f"{name}.downsample.bn", self.conv(ds.conv, f"{name}.downsample.conv", x)
-            )
+            shortcut = self.downsample(node.downsample, f"{name}.downsample", x)
         return relu(y + shortcut)
 
     def resnet(self, node: ResNet, name: str, x: np.ndarray) -> np.ndarray:
         stem = node.stem
-        y = relu(self.bn(stem.bn, f"{name}.bn1", self.conv(stem.conv, f"{name}.conv1", x)))
+        y = relu(self.batch_norm(stem.bn, f"{name}.bn1", self.conv(stem.conv, f"{name}.conv1", x)))
         y = max_pool(y, stem.pool.kernel, stem.pool.stride, stem.pool.padding)
         for k, stage in enumerate(node.stages, start=1):
             if stage.attention is not None:
-                y = channel_attention(y, self.p(f"{name}.cam{k}.attn_scale"))
+                y = self.channel_attention(f"{name}.cam{k}", y)
             for i, block in enumerate(stage.blocks):
                 y = self.block(block, f"{name}.layer{k}.{i}", y)
         return y.mean(axis=(2, 3))  # global average pool
+
+    def bnneck(self, node: BNNeck, name: str, x: np.ndarray) -> np.ndarray:
+        return self.batch_norm(node.bn, f"{name}.bn", x)
 
     def classifier(self, node: Classifier, name: str, x: np.ndarray) -> np.ndarray:
         if node.hidden is not None:
             x = self.linear(node.hidden, f"{name}.hidden", x)
             if node.norm is not None:
-                x = self.bn(node.norm, f"{name}.bn", x)
+                x = self.batch_norm(node.norm, f"{name}.bn", x)
             x = np.where(x >= 0, x, node.negative_slope * x)
         return self.linear(node.fc, f"{name}.fc", x)  # dropout: identity in the oracle
 
-    def branch(self, node: Branch, x: np.ndarray) -> dict[str, np.ndarray]:
-        b = node.name
-        pooled = self.resnet(node.backbone, f"{b}.backbone", x)
-        feat = pooled if node.neck is None else self.bn(node.neck.bn, f"{b}.neck.bn", pooled)
-        z = feat
-        last = len(node.head.linears)
-        for j, lin in enumerate(node.head.linears, start=1):
-            z = self.linear(lin, f"{b}.head.fc{j}", z)
+    def head_mlp(self, node: HeadMLP, name: str, x: np.ndarray) -> np.ndarray:
+        last = len(node.linears)
+        for j, lin in enumerate(node.linears, start=1):
+            x = self.linear(lin, f"{name}.fc{j}", x)
             if j < last:
-                z = relu(self.bn(node.head.norms[j - 1], f"{b}.head.bn{j}", z))
+                x = relu(self.batch_norm(node.norms[j - 1], f"{name}.bn{j}", x))
+        return x
+
+    def observe(self, node: Branch, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(global, feat): what the test feature needs."""
+        pooled = self.resnet(node.backbone, f"{node.name}.backbone", x)
+        feat = pooled if node.neck is None else self.bnneck(node.neck, f"{node.name}.neck", pooled)
+        return pooled, feat
+
+    def branch(self, node: Branch, x: np.ndarray) -> dict[str, np.ndarray]:
+        pooled, feat = self.observe(node, x)
+        z = self.head_mlp(node.head, f"{node.name}.head", feat)
         return {
             "global": pooled,
             "feat": feat,
-            "logits": self.classifier(node.classifier, f"{b}.classifier", feat),
+            "logits": self.classifier(node.classifier, f"{node.name}.classifier", feat),
             "z": z,
-            "z_logits": self.classifier(node.z_classifier, f"{b}.z_classifier", z),
+            "z_logits": self.classifier(node.z_classifier, f"{node.name}.z_classifier", z),
         }
 
 
 def compose_test_feature(recipe: FeatureRecipe, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
     """The retrieval feature from eval outputs, following ``recipe``."""
     blocks = [np.asarray(outputs[f"{p}.feat"], np.float64) for p in recipe.paths]
-    if recipe.normalise == "per_block":
-        return np.concatenate([l2_normalise(b) for b in blocks], axis=1)
-    return l2_normalise(np.concatenate(blocks, axis=1))
+    return compose_feature(NumpyOps(), blocks, recipe.per_block)
 
 
 def _run(

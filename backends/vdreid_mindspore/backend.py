@@ -13,7 +13,7 @@ from vdreid.spec import ModelSpec
 from vdreid_mindspore import distributed, infer, names
 from vdreid_mindspore import export as export_mod
 from vdreid_mindspore._quiet import mindspore as ms
-from vdreid_mindspore.build import MVDNet, build_model
+from vdreid_mindspore.build import MVDModel, build_model
 from vdreid_mindspore.device import resolve_device, visible_devices
 from vdreid_mindspore.ops import MSOps
 from vdreid_mindspore.train import OPTIONS, MindSporeTrainer
@@ -33,10 +33,10 @@ class MindSporeBackend:
     def ops(self) -> MSOps:
         return MSOps()
 
-    def build(self, spec: ModelSpec, *, device: str | None = None) -> MVDNet:
+    def build(self, spec: ModelSpec, *, device: str | None = None) -> MVDModel:
         """A model with zeroed weights (batch-norm variances one) on ``device``
         (CPU, GPU or Ascend; default: an accelerator when present). On the CPU
-        k > 1 convolutions use the im2col lowering (conv.py). Load weights
+        k > 1 convolutions and the max pool use the CPU lowerings (lowering.py). Load weights
         with :meth:`set_state`."""
         target = resolve_device(device)
         return build_model(spec, lowered=target == "CPU")
@@ -45,21 +45,21 @@ class MindSporeBackend:
         """Canonical name -> shape of what a built model holds. Builds the Cell
         tree (zero-filled numpy buffers are mapped lazily by the OS; about 0.4 s
         for the ResNet-50 presets)."""
-        params = names.parameters(build_model(spec))
-        return {n: tuple(params[key].shape) for n, key in names.ms_keys(spec).items()}
+        held = names.tensors(build_model(spec))
+        return {n: tuple(held[key].shape) for n, key in names.framework_keys(spec).items()}
 
-    def get_state(self, model: MVDNet) -> dict[str, np.ndarray]:
+    def get_state(self, model: MVDModel) -> dict[str, np.ndarray]:
         return names.get_state(model, model.spec)
 
-    def set_state(self, model: MVDNet, state: Mapping[str, np.ndarray]) -> None:
+    def set_state(self, model: MVDModel, state: Mapping[str, np.ndarray]) -> None:
         names.set_state(model, model.spec, state)
 
     def forward(
-        self, model: MVDNet, images: np.ndarray, *, train: bool = False
+        self, model: MVDModel, images: np.ndarray, *, train: bool = False
     ) -> dict[str, np.ndarray]:
         return infer.forward(model, images, train=train)
 
-    def features(self, model: MVDNet, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    def features(self, model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         return infer.features(model, images, batch_size=batch_size)
 
     def init_distributed(self, device: str | None = None) -> tuple[int, int]:
@@ -69,7 +69,7 @@ class MindSporeBackend:
         return distributed.join(device)
 
     def trainer(
-        self, model: MVDNet, loss_spec: Any, optim: Any, **options: Any
+        self, model: MVDModel, loss_spec: Any, optim: Any, **options: Any
     ) -> MindSporeTrainer:
         """Options: amp, dropout, seed, pynative, deterministic, distributed, sync_bn
         (see MindSporeTrainer)."""
@@ -78,7 +78,7 @@ class MindSporeBackend:
 
     def export(
         self,
-        model: MVDNet,
+        model: MVDModel,
         fmt: str,
         path: str,
         *,

@@ -1,15 +1,21 @@
 """The spec interpreter: a ModelSpec becomes a static MindSpore Cell tree.
 
-Attribute paths of the tree are the canonical names (names.py maps the
-batch-norm leaves), so ``parameters_and_names()`` lists exactly
-``param_table(spec)``. The same Cells run eagerly (PYNATIVE) and inside
-``ms.jit`` (GRAPH): construct methods branch only on Python constants fixed
-at build time.
+The spec is walked once, here, into Cells laid out so that every Cell's
+attribute path is its canonical name (names.py maps the batch-norm leaves),
+so ``parameters_and_names()`` lists exactly ``param_table(spec)``. Each
+class is named after the spec node it interprets, as in the torch backend's
+build.py (docs/backends.md lists them side by side). The same Cells run
+eagerly (PYNATIVE) and inside ``ms.jit`` (GRAPH): construct methods branch
+only on Python constants fixed at build time.
 
-``lowered`` selects the CPU lowerings: the im2col + matmul convolution
-(conv.py) for kernels > 1 and the window-view max pool (MaxPool), fast on
-the CPU where MindSpore's native kernels (the convolution, the max-pool
-backward) are slow. Export and GPU/Ascend use the native kernels.
+``lowered`` selects the CPU lowerings (lowering.py): the im2col + matmul
+convolution for kernels > 1 and the window-view max pool, fast on the CPU
+where MindSpore's native kernels are slow. Export and GPU/Ascend use the
+native kernels.
+
+Weights are not drawn here: build_model() leaves parameters zero
+(batch-norm variances one) and callers load ``vdreid.spec.init_state`` or
+a checkpoint with names.set_state, so every backend starts identical.
 """
 
 from __future__ import annotations
@@ -19,18 +25,29 @@ from typing import NamedTuple
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
+from vdreid.losses.geometry import compose_feature
 from vdreid.spec import nodes as sn
 from vdreid.spec.model import PATH_OUTPUTS, ModelSpec
 from vdreid_mindspore._quiet import mindspore as ms
-from vdreid_mindspore.conv import Conv2d, cast_like
-from vdreid_mindspore.names import bn_momentum, check_layout
+from vdreid_mindspore.lowering import Conv2d, MaxPool, cast_like
+from vdreid_mindspore.names import check_layout
+from vdreid_mindspore.ops import MSOps
 
 
+# -- layers -------------------------------------------------------------------
 def batch_norm(node: sn.BatchNorm, *, maps: bool) -> nn.Cell:
     """nn.BatchNorm2d (maps) or 1d (vectors) with the spec's momentum and a
-    frozen shift when the spec freezes it."""
+    frozen shift when the spec freezes it.
+
+    MindSpore's conventions (measured on 2.10, tested in
+    tests/backends/mindspore/test_build.py): ``nn.BatchNorm*d(momentum=m)``
+    weights the OLD running value (running = m * running + (1 - m) * batch),
+    while the spec and torch weight the batch value, hence ``1 - momentum``.
+    The running variance is updated with the UNBIASED batch variance and
+    train mode normalises with the biased one, as torch does.
+    """
     cls = nn.BatchNorm2d if maps else nn.BatchNorm1d
-    bn = cls(node.channels, eps=node.eps, momentum=bn_momentum(node.momentum))
+    bn = cls(node.channels, eps=node.eps, momentum=1.0 - node.momentum)
     if not node.shift_trainable:
         bn.beta.requires_grad = False
     return bn
@@ -70,45 +87,16 @@ class Linear(nn.Cell):
         return y
 
 
-class MaxPool(nn.Cell):
-    """Windowed max; padding counts as -inf (as in torch and the oracle).
-
-    ``lowered`` (the CPU): -inf padding, the k*k windows as columns
-    (ops.unfold), and ops.max over them, whose backward routes each gradient
-    to the first maximum of its window, as torch's max pool does. MindSpore's
-    CPU max-pool backward takes ~8 s for one ResNet stem map (batch 8 at
-    256x128), 150x its forward, and made a training step 9x slower than
-    torch's. The -inf border is concatenated: ops.pad's backward returns
-    different (wrong) gradients from run to run on MindSpore 2.10's CPU. Native
-    otherwise: on GPU/Ascend and in exported graphs (whose dynamic batch
-    axis the explicit -inf pad would lose).
-    """
-
-    def __init__(self, node: sn.Pool, lowered: bool):
-        super().__init__()
-        self.kernel, self.stride, self.padding = node.kernel, node.stride, node.padding
-        self.lowered = lowered
-
-    def construct(self, x: Tensor) -> Tensor:
-        if not self.lowered:
-            return ops.max_pool2d(x, self.kernel, self.stride, self.padding)
-        k, s, p = self.kernel, self.stride, self.padding
-        n, c, h, w = x.shape
-        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        if p > 0:
-            x = _pad_with_minus_inf(x, p)
-        windows = ops.unfold(x, k, 1, 0, s).reshape(n, c, k * k, ho * wo)
-        return ops.max(windows, 2)[0].reshape(n, c, ho, wo)
+def linear(node: sn.Linear) -> Linear:
+    return Linear(node)
 
 
-def _pad_with_minus_inf(x: Tensor, p: int) -> Tensor:
-    n, c, h, w = x.shape
-    side = ops.full((n, c, h, p), float("-inf"), dtype=x.dtype)
-    x = ops.cat([side, x, side], 3)
-    edge = ops.full((n, c, p, w + 2 * p), float("-inf"), dtype=x.dtype)
-    return ops.cat([edge, x, edge], 2)
+def max_pool(node: sn.Pool, lowered: bool) -> MaxPool:
+    """Windowed max; padding counts as -inf (the lowering keeps that on the CPU)."""
+    return MaxPool(node, lowered=lowered)
 
 
+# -- nodes ----------------------------------------------------------------------
 class ChannelAttention(nn.Cell):
     """DANet CAM: Y = s * softmax_rows(rowmax(E) - E) X + X, E = X X^T."""
 
@@ -143,10 +131,10 @@ class Block(nn.Cell):
         self.depth = 3 if isinstance(node, sn.BottleneckBlock) else 2
         self.conv1, self.bn1 = conv(node.conv1, lowered), batch_norm(node.bn1, maps=True)
         self.conv2, self.bn2 = conv(node.conv2, lowered), batch_norm(node.bn2, maps=True)
-        if self.depth == 3:
+        if isinstance(node, sn.BottleneckBlock):
             self.conv3, self.bn3 = conv(node.conv3, lowered), batch_norm(node.bn3, maps=True)
         self.has_downsample = node.downsample is not None
-        if self.has_downsample:
+        if node.downsample is not None:
             self.downsample = Downsample(node.downsample, lowered)
 
     def construct(self, x: Tensor) -> Tensor:
@@ -165,7 +153,7 @@ class ResNet(nn.Cell):
         super().__init__()
         self.conv1 = conv(node.stem.conv, lowered)
         self.bn1 = batch_norm(node.stem.bn, maps=True)
-        self.maxpool = MaxPool(node.stem.pool, lowered)
+        self.maxpool = max_pool(node.stem.pool, lowered)
         order = []
         for k, stage in enumerate(node.stages, start=1):
             if stage.attention is not None:
@@ -204,13 +192,13 @@ class Classifier(nn.Cell):
     def __init__(self, node: sn.Classifier):
         super().__init__()
         self.has_hidden = node.hidden is not None
-        if self.has_hidden:
-            self.hidden = Linear(node.hidden)
+        if node.hidden is not None:
+            self.hidden = linear(node.hidden)
         self.has_norm = node.norm is not None
-        if self.has_norm:
+        if node.norm is not None:
             self.bn = batch_norm(node.norm, maps=False)
         self.negative_slope = node.negative_slope
-        self.fc = Linear(node.fc)
+        self.fc = linear(node.fc)
 
     def construct(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
         if self.has_hidden:
@@ -231,7 +219,7 @@ class HeadMLP(nn.Cell):
         super().__init__()
         order = []
         for j, lin in enumerate(node.linears, start=1):
-            setattr(self, f"fc{j}", Linear(lin))
+            setattr(self, f"fc{j}", linear(lin))
             order.append((f"fc{j}", False))
             if j <= len(node.norms):
                 setattr(self, f"bn{j}", batch_norm(node.norms[j - 1], maps=False))
@@ -253,7 +241,7 @@ class Branch(nn.Cell):
         super().__init__()
         self.backbone = ResNet(node.backbone, lowered)
         self.has_neck = node.neck is not None
-        if self.has_neck:
+        if node.neck is not None:
             self.neck = BNNeck(node.neck)
         self.classifier = Classifier(node.classifier)
         self.head = HeadMLP(node.head)
@@ -272,14 +260,30 @@ class Branch(nn.Cell):
         return g, feat, self.classifier(feat, keep), z, self.z_classifier(z, z_keep)
 
 
+# -- inputs ---------------------------------------------------------------------
+def _channel(values: tuple[float, float, float]) -> Tensor:
+    return Tensor(np.asarray(values, np.float32).reshape(1, 3, 1, 1))
+
+
+class Normalise(nn.Cell):
+    """uint8 NHWC -> normalised float32 NCHW (mirrors vdreid.spec.preprocess)."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.mean, self.std = _channel(spec.input.mean), _channel(spec.input.std)
+
+    def construct(self, images: Tensor) -> Tensor:
+        x = images.astype(ms.float32).transpose(0, 3, 1, 2) / 255.0
+        return (x - self.mean) / self.std
+
+
 class Grey(nn.Cell):
     """The spec's grey view of a normalised NCHW batch (mirrors vdreid.spec.to_grey)."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        channel = lambda v: Tensor(np.asarray(v, np.float32).reshape(1, 3, 1, 1))  # noqa: E731
-        self.k = channel(spec.grey.coefficients)
-        self.mean, self.std = channel(spec.input.mean), channel(spec.input.std)
+        self.k = _channel(spec.grey.coefficients)
+        self.mean, self.std = _channel(spec.input.mean), _channel(spec.input.std)
         self.pixel = spec.grey.space == "pixel"
 
     def construct(self, x: Tensor) -> Tensor:
@@ -290,19 +294,7 @@ class Grey(nn.Cell):
         return ops.tile(g, (1, 3, 1, 1))
 
 
-class Normalise(nn.Cell):
-    """uint8 NHWC -> normalised float32 NCHW (mirrors vdreid.spec.preprocess)."""
-
-    def __init__(self, spec: ModelSpec):
-        super().__init__()
-        self.mean = Tensor(np.asarray(spec.input.mean, np.float32).reshape(1, 3, 1, 1))
-        self.std = Tensor(np.asarray(spec.input.std, np.float32).reshape(1, 3, 1, 1))
-
-    def construct(self, images: Tensor) -> Tensor:
-        x = images.astype(ms.float32).transpose(0, 3, 1, 2) / 255.0
-        return (x - self.mean) / self.std
-
-
+# -- the model --------------------------------------------------------------------
 class DropoutSlot(NamedTuple):
     """One dropout of a forward: path index, classifier attribute, mask shape per image, p."""
 
@@ -312,16 +304,18 @@ class DropoutSlot(NamedTuple):
     p: float
 
 
-class MVDNet(nn.Cell):
+class MVDModel(nn.Cell):
     """Every branch, called once per path in the spec's order (S twice, grey first).
 
     construct(x, keeps=None) returns a TUPLE in the order of
-    ``output_names(train)``: ``{path}.{global,feat,logits,z,z_logits}`` for
-    every path, then ``test_feature`` in eval mode. (A graph that returns a
-    dict compiles for minutes in train mode on MindSpore 2.10; tuples
-    compile in seconds, and callers zip them with the names.) ``keeps``
-    holds one dropout mask per ``dropout_slots`` entry, or None for no
-    dropout. ``test_feature(x)`` runs only what the retrieval feature needs.
+    ``output_names(train)`` (``spec.output_names()``, then ``test_feature``
+    in eval mode): a graph that returns a dict compiles for minutes in train
+    mode on MindSpore 2.10, tuples compile in seconds, and callers zip them
+    with the names. ``keeps`` holds one dropout mask per ``dropout_slots``
+    entry, or None for no dropout. ``test_feature(x)`` runs only what the
+    retrieval feature needs. Attributes named after the branches (``V``,
+    ``I``, ``S``) hold the weights; ``normalise`` and ``grey`` hold the input
+    constants (no state).
     """
 
     def __init__(self, spec: ModelSpec, *, lowered: bool = False):
@@ -329,8 +323,14 @@ class MVDNet(nn.Cell):
         self.spec = spec
         for b in spec.branches:
             setattr(self, b.name, Branch(b, lowered))
+        self.normalise = Normalise(spec)
         self.grey = Grey(spec)
         self.routes = tuple((p.name, p.branch, p.view) for p in spec.paths)
+        self.feature_routes = tuple(
+            r for name in spec.test_feature.paths for r in self.routes if r[0] == name
+        )
+        self.per_block = spec.test_feature.per_block
+        self.array_ops = MSOps()
         slots = []
         for i, p in enumerate(spec.paths):
             b = spec.branch(p.branch)
@@ -348,15 +348,15 @@ class MVDNet(nn.Cell):
             )
             for i in range(len(spec.paths))
         )
-        tf = spec.test_feature
-        self.feature_paths = tuple(tf.paths)
+        # where each feat of the test feature sits in the output tuple
+        names = [p.name for p in spec.paths]
+        feat = PATH_OUTPUTS.index("feat")
         self.feature_index = tuple(
-            [p.name for p in spec.paths].index(name) * len(PATH_OUTPUTS) + 1 for name in tf.paths
+            names.index(name) * len(PATH_OUTPUTS) + feat for name in spec.test_feature.paths
         )
-        self.per_block = tf.normalise == "per_block"
 
     def output_names(self, train: bool) -> tuple[str, ...]:
-        names = tuple(f"{p}.{n}" for p, _, _ in self.routes for n in PATH_OUTPUTS)
+        names = self.spec.output_names()
         return names if train else (*names, "test_feature")
 
     def construct(self, x: Tensor, keeps: tuple[Tensor, ...] | None = None) -> tuple[Tensor, ...]:
@@ -371,42 +371,19 @@ class MVDNet(nn.Cell):
                     zk = keeps[self.keep_index[i][1]]
             out = out + getattr(self, branch)(g if view == "grey" else x, k, zk)
         if not self.training:
-            out = out + (self._combine([out[i] for i in self.feature_index]),)
+            out = out + (self.compose([out[i] for i in self.feature_index]),)
         return out
 
     def test_feature(self, x: Tensor) -> Tensor:
         g = self.grey(x)
         feats = ()
-        for path in self.feature_paths:
-            for name, branch, view in self.routes:
-                if name == path:
-                    feats = feats + (getattr(self, branch).observe(g if view == "grey" else x)[1],)
-        return self._combine(list(feats))
+        for _, branch, view in self.feature_routes:
+            feats = feats + (getattr(self, branch).observe(g if view == "grey" else x)[1],)
+        return self.compose(list(feats))
 
-    def _combine(self, blocks: list[Tensor]) -> Tensor:
-        if self.per_block:
-            return ops.cat([_l2(b) for b in blocks], 1)
-        return _l2(ops.cat(blocks, 1))
-
-
-def _l2(x: Tensor) -> Tensor:
-    # same floor as torch.nn.functional.normalize (eps 1e-12 on the norm)
-    norm = ops.sqrt(ops.sum(x * x, 1, True))
-    return x / ops.clamp(norm, 1e-12)
-
-
-def set_lowered(model: nn.Cell, lowered: bool) -> None:
-    """Switch every k > 1 convolution and max pool between the CPU lowering and
-    the native kernel (takes effect in graphs compiled afterwards)."""
-    for _, cell in model.cells_and_names():
-        if isinstance(cell, Conv2d):
-            cell.lowered = lowered and cell.kernel > 1
-        elif isinstance(cell, MaxPool):
-            cell.lowered = lowered
-
-
-def is_lowered(model: nn.Cell) -> bool:
-    return any(c.lowered for _, c in model.cells_and_names() if isinstance(c, (Conv2d, MaxPool)))
+    def compose(self, blocks: list[Tensor]) -> Tensor:
+        """The spec's retrieval feature (vdreid.losses.compose_feature)."""
+        return compose_feature(self.array_ops, blocks, self.per_block)
 
 
 def set_precision(model: nn.Cell, dtype) -> None:
@@ -421,9 +398,9 @@ def set_precision(model: nn.Cell, dtype) -> None:
             cell.to_float(ms.float32)
 
 
-def build_model(spec: ModelSpec, *, lowered: bool = False) -> MVDNet:
+def build_model(spec: ModelSpec, *, lowered: bool = False) -> MVDModel:
     """The Cell tree for ``spec`` with zero weights (batch-norm variances one);
     load canonical state next (names.set_state)."""
-    model = MVDNet(spec, lowered=lowered)
+    model = MVDModel(spec, lowered=lowered)
     check_layout(model, spec)
     return model

@@ -7,7 +7,7 @@ exported dynamic); one output, float32 (batch, dim), the spec's test
 feature. The grey view is computed inside the graph.
 
 The exported graph uses MindSpore's native convolutions and max pool,
-not the CPU lowerings (build.py, conv.py), so the file is the plain
+not the CPU lowerings (lowering.py), so the file is the plain
 network on every device. Verification: ``mindspore.load`` + ``nn.GraphCell`` run the file
 on the example batch and its features are compared with the eager Cell's
 (max abs diff and min cosine); the export workflow turns drift past the
@@ -27,7 +27,8 @@ from vdreid.backend_inputs import checked_normalised
 from vdreid.errors import ExportError, first_line
 from vdreid.workflows.export import feature_drift
 from vdreid_mindspore._quiet import mindspore as ms
-from vdreid_mindspore.build import MVDNet, is_lowered, set_lowered
+from vdreid_mindspore.build import MVDModel
+from vdreid_mindspore.lowering import is_lowered, set_lowered
 
 FORMATS = ("mindir",)
 SUFFIX = ".mindir"
@@ -36,7 +37,7 @@ SUFFIX = ".mindir"
 class FeatureExtractor(nn.Cell):
     """Wraps the model so the exported graph maps images to the test feature only."""
 
-    def __init__(self, model: MVDNet):
+    def __init__(self, model: MVDModel):
         super().__init__()
         self.model = model
 
@@ -44,7 +45,7 @@ class FeatureExtractor(nn.Cell):
         return self.model.test_feature(images)
 
 
-def write_mindir(model: MVDNet, example: np.ndarray, path: Path) -> None:
+def write_mindir(model: MVDModel, example: np.ndarray, path: Path) -> None:
     """Export FeatureExtractor(model) with a dynamic batch axis to ``path``.
 
     ms.export appends ``.mindir`` to a name without it, so the file is
@@ -84,14 +85,14 @@ def run_mindir(path: Path, images: np.ndarray) -> np.ndarray:
     return out.asnumpy().astype(np.float32, copy=False)
 
 
-def eager_features(model: MVDNet, images: np.ndarray) -> np.ndarray:
+def eager_features(model: MVDModel, images: np.ndarray) -> np.ndarray:
     from vdreid_mindspore.infer import forward
 
     return forward(model, images, train=False)["test_feature"]
 
 
 def export_model(
-    model: MVDNet, fmt: str, path: str | Path, *, example: np.ndarray, tolerance: float
+    model: MVDModel, fmt: str, path: str | Path, *, example: np.ndarray, tolerance: float
 ) -> ExportReport:
     """Write ``model``'s feature extractor as ``fmt`` to ``path`` and compare the
     reloaded file's features with the eager model's on ``example``."""

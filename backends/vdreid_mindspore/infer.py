@@ -13,13 +13,13 @@ from mindspore import Tensor, nn
 
 from vdreid.backend_inputs import checked_images, checked_normalised
 from vdreid_mindspore._quiet import mindspore as ms
-from vdreid_mindspore.build import MVDNet, Normalise
+from vdreid_mindspore.build import MVDModel
 
 
 class Outputs(nn.Cell):
     """Every output of the model for normalised images, dropout off."""
 
-    def __init__(self, model: MVDNet):
+    def __init__(self, model: MVDModel):
         super().__init__()
         self.model = model
 
@@ -31,24 +31,23 @@ class Outputs(nn.Cell):
 class Features(nn.Cell):
     """uint8 NHWC images -> the test feature (eval mode)."""
 
-    def __init__(self, model: MVDNet):
+    def __init__(self, model: MVDModel):
         super().__init__()
         self.model = model
-        self.normalise = Normalise(model.spec)
 
     @ms.jit
     def construct(self, images: Tensor) -> Tensor:
-        return self.model.test_feature(self.normalise(images))
+        return self.model.test_feature(self.model.normalise(images))
 
 
-def _cached(model: MVDNet, name: str, cls: type[nn.Cell]) -> nn.Cell:
+def _cached(model: MVDModel, name: str, cls: type[nn.Cell]) -> nn.Cell:
     cells = model.__dict__.setdefault("_vdreid_graphs", {})
     if name not in cells:
         cells[name] = cls(model)
     return cells[name]
 
 
-def forward(model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
+def forward(model: MVDModel, images: np.ndarray, *, train: bool = False) -> dict[str, np.ndarray]:
     """Every output for normalised float32 NCHW images, as numpy.
 
     ``train=True`` normalises with batch statistics and updates the running
@@ -69,7 +68,7 @@ def forward(model: MVDNet, images: np.ndarray, *, train: bool = False) -> dict[s
     }
 
 
-def features(model: MVDNet, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+def features(model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """Test features (the spec's recipe, eval mode) for uint8 NHWC images."""
     images = checked_images(images, batch_size)
     if len(images) == 0:

@@ -1,100 +1,60 @@
-"""Canonical names <-> MindSpore parameter names, and MindSpore's batch-norm
-conventions. The only module that spells MindSpore's framework names.
+"""Canonical names <-> MindSpore parameter names: the only place MindSpore's
+names live.
 
-The Cell tree that build.py makes has attribute paths equal to the
-canonical names, so a name differs only in its last component, and only
-for batch norm (nn.BatchNorm1d/2d call their tensors gamma, beta,
-moving_mean, moving_variance).
-
-Batch-norm conventions (measured on MindSpore 2.10 CPU, tested in
-tests/unit/test_ms_build.py):
-- ``nn.BatchNorm*d(momentum=m)`` weights the OLD running value:
-  running = m * running + (1 - m) * batch. The spec (and torch) weight the
-  batch value, so the builder passes ``1 - spec.momentum``.
-- The running variance is updated with the UNBIASED batch variance
-  (n / (n - 1) times the biased one), as torch does; normalisation in
-  train mode uses the biased variance, as torch does.
+build.py lays Cells out so that a Cell's attribute path IS its canonical
+prefix (``V.backbone.layer1.0.conv1``); only batch norm's leaf names differ
+(LEAVES: nn.BatchNorm1d/2d call their tensors gamma, beta, moving_mean,
+moving_variance). MindSpore keeps no extra bookkeeping tensors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
-from mindspore import Tensor, nn
+from mindspore import Parameter, Tensor, nn
 
-from vdreid.checkpoint import check_state
-from vdreid.errors import CheckpointError
+from vdreid.checkpoint import checked_float_state
 from vdreid.spec import ModelSpec, param_table
-from vdreid_mindspore._quiet import mindspore as ms
+from vdreid.spec.params import check_layout as check_names
+from vdreid.spec.params import renamed_leaves
+from vdreid_mindspore._quiet import mindspore  # noqa: F401  (quiet logging first)
 
-# canonical last component -> MindSpore's
-_TO_FRAMEWORK = {"scale": "gamma", "shift": "beta", "mean": "moving_mean", "var": "moving_variance"}
-_TO_CANONICAL = {v: k for k, v in _TO_FRAMEWORK.items()}
-
-
-def to_framework(name: str) -> str:
-    """``V.neck.bn.scale`` -> ``V.neck.bn.gamma``; other names unchanged."""
-    head, _, last = name.rpartition(".")
-    return f"{head}.{_TO_FRAMEWORK[last]}" if last in _TO_FRAMEWORK else name
+#: canonical batch-norm leaf -> MindSpore's
+LEAVES = {"scale": "gamma", "shift": "beta", "mean": "moving_mean", "var": "moving_variance"}
 
 
-def to_canonical(name: str) -> str:
-    """``V.neck.bn.moving_variance`` -> ``V.neck.bn.var``; other names unchanged."""
-    head, _, last = name.rpartition(".")
-    return f"{head}.{_TO_CANONICAL[last]}" if last in _TO_CANONICAL else name
-
-
-def framework_names(canonical: Iterable[str]) -> dict[str, str]:
-    """canonical -> framework for every name."""
-    return {n: to_framework(n) for n in canonical}
-
-
-def ms_keys(spec: ModelSpec) -> dict[str, str]:
+def framework_keys(spec: ModelSpec) -> dict[str, str]:
     """Canonical name -> MindSpore parameter name, in param_table order (allocates nothing)."""
-    return framework_names(param_table(spec))
+    return renamed_leaves(param_table(spec), LEAVES)
 
 
-def parameters(model: nn.Cell) -> dict[str, ms.Parameter]:
-    """MindSpore parameter name -> Parameter, by attribute path."""
+def tensors(model: nn.Cell) -> dict[str, Parameter]:
+    """MindSpore name -> the model's parameter or running statistic."""
     return dict(model.parameters_and_names())
 
 
 def check_layout(model: nn.Cell, spec: ModelSpec) -> None:
     """Fail loudly when the interpreter's Cell layout drifts from the spec's names."""
-    expected = set(ms_keys(spec).values())
-    have = set(parameters(model))
-    if have != expected:
-        raise AssertionError(
-            "vdreid_mindspore.build laid out cells that do not match param_table: "
-            f"missing {sorted(expected - have)[:5]}, extra {sorted(have - expected)[:5]}"
-        )
+    check_names(framework_keys(spec).values(), tensors(model), "vdreid_mindspore.build")
 
 
 def get_state(model: nn.Cell, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Canonical name -> float32 numpy copy, in param_table order."""
-    params = parameters(model)
+    held = tensors(model)
     return {
-        name: params[key].asnumpy().astype(np.float32, copy=True)
-        for name, key in ms_keys(spec).items()
+        name: held[key].asnumpy().astype(np.float32, copy=True)
+        for name, key in framework_keys(spec).items()
     }
 
 
 def set_state(model: nn.Cell, spec: ModelSpec, state: Mapping[str, np.ndarray]) -> None:
     """Copy a canonical state into ``model``; strict on names, shapes and dtype kind."""
-    check_state(param_table(spec), state, source="the state given to the mindspore backend")
-    params = parameters(model)
-    for name, key in ms_keys(spec).items():
-        value = np.asarray(state[name])
-        if not np.issubdtype(value.dtype, np.floating):
-            raise CheckpointError(
-                f"tensor {name!r} has dtype {value.dtype}, expected a float array; re-save the checkpoint with vdreid"
-            )
+    values = checked_float_state(
+        param_table(spec), state, source="the state given to the mindspore backend"
+    )
+    held = tensors(model)
+    for name, key in framework_keys(spec).items():
         # copy_ writes into the parameter's buffer; set_data would swap the
         # buffer and leave graphs compiled earlier reading the old one
-        params[key].copy_(Tensor(np.ascontiguousarray(value, dtype=np.float32)))
-
-
-def bn_momentum(spec_momentum: float) -> float:
-    """The spec's (torch's) batch-norm momentum as nn.BatchNorm*d's argument."""
-    return 1.0 - spec_momentum
+        held[key].copy_(Tensor(values[name]))

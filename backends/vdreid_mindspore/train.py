@@ -69,7 +69,7 @@ from vdreid.spec import PATH_OUTPUTS, param_table, running_names, trainable_name
 from vdreid_mindspore import distributed as dist
 from vdreid_mindspore import names
 from vdreid_mindspore._quiet import mindspore as ms
-from vdreid_mindspore.build import MVDNet, Normalise, set_precision
+from vdreid_mindspore.build import MVDModel, set_precision
 from vdreid_mindspore.ops import MSOps
 
 GROUPS = ("backbone", "head")
@@ -94,7 +94,7 @@ class TrainStep(nn.Cell):
 
     def __init__(
         self,
-        model: MVDNet,
+        model: MVDModel,
         loss_spec: LossSpec,
         optim: OptimConfig,
         params: list[Parameter],
@@ -105,7 +105,6 @@ class TrainStep(nn.Cell):
     ):
         super().__init__()
         self.model = model
-        self.normalise = Normalise(model.spec)
         self.loss_spec = loss_spec
         self.msops = MSOps()
         self.output_names = model.output_names(train=True)
@@ -135,7 +134,7 @@ class TrainStep(nn.Cell):
         self.inv_world = 1.0 / world
 
     def loss(self, images, labels, modality, keeps, scale):
-        x = self.normalise(images)
+        x = self.model.normalise(images)
         out = self.model(x, keeps)
         outputs = {}
         for i, name in enumerate(self.output_names):
@@ -218,7 +217,7 @@ class MindSporeTrainer:
 
     def __init__(
         self,
-        model: MVDNet,
+        model: MVDModel,
         loss_spec: LossSpec,
         optim: OptimConfig,
         *,
@@ -254,8 +253,8 @@ class MindSporeTrainer:
         if self.amp:
             set_precision(model, ms.float16)
 
-        keys = names.ms_keys(self.spec)
-        params = names.parameters(model)
+        keys = names.framework_keys(self.spec)
+        params = names.tensors(model)
         self.names = trainable_names(param_table(self.spec))
         frozen = [n for n, info in param_table(self.spec).items() if not info.trainable]
         for n in frozen:

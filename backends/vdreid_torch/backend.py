@@ -41,8 +41,8 @@ class TorchBackend:
     def state_shapes(self, spec: ModelSpec) -> dict[str, tuple[int, ...]]:
         """Canonical name -> shape of what a built model holds, read from a
         model built on torch's meta device (no memory, instant for ResNet-50)."""
-        sd = build_model(spec, "meta").state_dict()
-        return {n: tuple(sd[key].shape) for n, key in names.torch_keys(spec).items()}
+        held = names.tensors(build_model(spec, "meta"))
+        return {n: tuple(held[key].shape) for n, key in names.framework_keys(spec).items()}
 
     def get_state(self, model: MVDModel) -> dict[str, np.ndarray]:
         return names.get_state(model, model.spec)

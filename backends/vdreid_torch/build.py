@@ -3,14 +3,16 @@
 The spec is walked once, here, into ordinary submodules laid out so that
 every module's attribute path is its canonical name (names.py maps the
 batch-norm leaves); forward() runs those modules and never looks at the
-spec again. Normalised float32 NCHW images go in; the grey view is made
-on the device (mirroring vdreid.spec.to_grey) and every path of
-``spec.paths`` runs in order, so S sees grey first, then x, as two calls
-with their own batch statistics.
+spec again. Each class is named after the spec node it interprets, as in
+the MindSpore backend's build.py (docs/backends.md lists them side by
+side). Normalised float32 NCHW images go in; the grey view is made on the
+device (mirroring vdreid.spec.to_grey) and every path of ``spec.paths``
+runs in order, so S sees grey first, then x, as two calls with their own
+batch statistics.
 
-Weights are not drawn here: build() leaves parameters zero (batch-norm
-variances one) and callers load ``vdreid.spec.init_state`` or a
-checkpoint with names.set_state, so every backend starts identical.
+Weights are not drawn here: build_model() leaves parameters zero
+(batch-norm variances one) and callers load ``vdreid.spec.init_state`` or
+a checkpoint with names.set_state, so every backend starts identical.
 """
 
 from __future__ import annotations
@@ -19,27 +21,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdreid.spec import (
-    BasicBlock,
-    BatchNorm,
-    BottleneckBlock,
-    Branch,
-    ChannelAttention,
-    Classifier,
-    Conv,
-    HeadMLP,
-    Linear,
-    ModelSpec,
-    Pool,
-    ResNet,
-)
-from vdreid.spec.model import FeatureRecipe, GreySpec, InputSpec
+from vdreid.losses.geometry import compose_feature
+from vdreid.spec import nodes as sn
+from vdreid.spec.model import ModelSpec
 from vdreid_torch.names import check_layout
+from vdreid_torch.ops import TorchOps
 
-NORM_EPS = 1e-12  # L2 normalisation divides by max(norm, 1e-12), as the oracle
+
+# -- layers -------------------------------------------------------------------
+def batch_norm(node: sn.BatchNorm, *, maps: bool) -> nn.Module:
+    """nn.BatchNorm2d (maps) or 1d (vectors) with the spec's momentum and a
+    frozen shift when the spec freezes it."""
+    cls = nn.BatchNorm2d if maps else nn.BatchNorm1d
+    bn = cls(node.channels, eps=node.eps, momentum=node.momentum)
+    bn.bias.requires_grad_(node.shift_trainable)
+    return bn
 
 
-def conv(node: Conv) -> nn.Conv2d:
+def conv(node: sn.Conv) -> nn.Conv2d:
     return nn.Conv2d(
         node.in_channels,
         node.out_channels,
@@ -50,256 +49,265 @@ def conv(node: Conv) -> nn.Conv2d:
     )
 
 
-def batch_norm(node: BatchNorm, dims: int) -> nn.Module:
-    cls = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
-    bn = cls(node.channels, eps=node.eps, momentum=node.momentum)
-    bn.bias.requires_grad_(node.shift_trainable)
-    return bn
-
-
-def linear(node: Linear) -> nn.Linear:
+def linear(node: sn.Linear) -> nn.Linear:
+    """y = x W^T + b with W of shape (out, in)."""
     return nn.Linear(node.in_features, node.out_features, bias=node.bias)
 
 
-def pool(node: Pool) -> nn.Module:
-    if node.kind == "max":  # nn.MaxPool2d pads with -inf, as the spec says
-        return nn.MaxPool2d(node.kernel, node.stride, node.padding)
-    return nn.AdaptiveAvgPool2d(1)
+def max_pool(node: sn.Pool) -> nn.MaxPool2d:
+    """Windowed max; nn.MaxPool2d pads with -inf, as the spec says."""
+    return nn.MaxPool2d(node.kernel, node.stride, node.padding)
 
 
-class ChannelAttentionModule(nn.Module):
+# -- nodes ----------------------------------------------------------------------
+class ChannelAttention(nn.Module):
     """DANet CAM: Y = s * softmax_rows(rowmax(E) - E) X + X, E = X X^T."""
 
-    def __init__(self, node: ChannelAttention):
+    def __init__(self, node: sn.ChannelAttention):
         super().__init__()
         self.attn_scale = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        flat = x.reshape(n, c, h * w)
-        energy = torch.bmm(flat, flat.transpose(1, 2))
+        q = x.reshape(n, c, h * w)
+        energy = torch.bmm(q, q.transpose(1, 2))
         energy = energy.amax(dim=-1, keepdim=True) - energy
         attn = torch.softmax(energy, dim=-1)
-        return self.attn_scale * torch.bmm(attn, flat).reshape(n, c, h, w) + x
+        return self.attn_scale * torch.bmm(attn, q).reshape(n, c, h, w) + x
 
 
 class Downsample(nn.Module):
-    def __init__(self, conv_node: Conv, bn_node: BatchNorm):
+    def __init__(self, node: sn.Downsample):
         super().__init__()
-        self.conv = conv(conv_node)
-        self.bn = batch_norm(bn_node, 2)
+        self.conv = conv(node.conv)
+        self.bn = batch_norm(node.bn, maps=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(x))
 
 
-class ResidualBlock(nn.Module):
-    """Basic (two convs) or bottleneck (three) block; children named as in the spec."""
+class Block(nn.Module):
+    """Basic (2 convs) or bottleneck (3 convs) residual block."""
 
-    def __init__(self, node: BasicBlock | BottleneckBlock):
+    def __init__(self, node: sn.BasicBlock | sn.BottleneckBlock):
         super().__init__()
-        self.depth = 3 if isinstance(node, BottleneckBlock) else 2
-        for j in range(1, self.depth + 1):
-            setattr(self, f"conv{j}", conv(getattr(node, f"conv{j}")))
-            setattr(self, f"bn{j}", batch_norm(getattr(node, f"bn{j}"), 2))
-        ds = node.downsample
-        self.downsample = Downsample(ds.conv, ds.bn) if ds is not None else None
+        self.depth = 3 if isinstance(node, sn.BottleneckBlock) else 2
+        self.conv1, self.bn1 = conv(node.conv1), batch_norm(node.bn1, maps=True)
+        self.conv2, self.bn2 = conv(node.conv2), batch_norm(node.bn2, maps=True)
+        if isinstance(node, sn.BottleneckBlock):
+            self.conv3, self.bn3 = conv(node.conv3), batch_norm(node.bn3, maps=True)
+        self.has_downsample = node.downsample is not None
+        if node.downsample is not None:
+            self.downsample = Downsample(node.downsample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
         if self.depth == 3:
-            y = self.bn3(self.conv3(F.relu(y)))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return F.relu(y + shortcut)
+            out = self.bn3(self.conv3(F.relu(out)))
+        shortcut = self.downsample(x) if self.has_downsample else x
+        return F.relu(out + shortcut)
 
 
-class Trunk(nn.Module):
-    """ResNet: conv1 bn1 relu maxpool, [cam{k}] layer{k} for each stage, global pool."""
+class ResNet(nn.Module):
+    """Stem, optional channel attention before layer k, layers, global average pool."""
 
-    def __init__(self, node: ResNet):
+    def __init__(self, node: sn.ResNet):
         super().__init__()
         self.conv1 = conv(node.stem.conv)
-        self.bn1 = batch_norm(node.stem.bn, 2)
-        self.maxpool = pool(node.stem.pool)
-        self.stages: list[tuple[str | None, str]] = []
+        self.bn1 = batch_norm(node.stem.bn, maps=True)
+        self.maxpool = max_pool(node.stem.pool)
+        order = []
         for k, stage in enumerate(node.stages, start=1):
-            cam = None
             if stage.attention is not None:
-                cam = f"cam{k}"
-                setattr(self, cam, ChannelAttentionModule(stage.attention))
-            setattr(self, f"layer{k}", nn.Sequential(*(ResidualBlock(b) for b in stage.blocks)))
-            self.stages.append((cam, f"layer{k}"))
-        self.pool = pool(node.pool)
+                setattr(self, f"cam{k}", ChannelAttention(stage.attention))
+                order.append(f"cam{k}")
+            setattr(self, f"layer{k}", nn.Sequential(*(Block(b) for b in stage.blocks)))
+            order.append(f"layer{k}")
+        self.order = tuple(order)  # attribute names in call order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.maxpool(F.relu(self.bn1(self.conv1(x))))
-        for cam, layer in self.stages:
-            if cam is not None:
-                y = getattr(self, cam)(y)
-            y = getattr(self, layer)(y)
-        return self.pool(y).flatten(1)
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        for name in self.order:
+            x = getattr(self, name)(x)
+        return x.mean(dim=(2, 3))
 
 
-class Neck(nn.Module):
-    def __init__(self, node: BatchNorm):
+class BNNeck(nn.Module):
+    def __init__(self, node: sn.BNNeck):
         super().__init__()
-        self.bn = batch_norm(node, 1)
+        self.bn = batch_norm(node.bn, maps=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(x)
 
 
-class ClassifierModule(nn.Module):
-    """[hidden, bn, LeakyReLU] -> dropout -> fc. ``dropout_on`` is the parity switch."""
+class Classifier(nn.Module):
+    """[hidden, bn, LeakyReLU], dropout, fc.
 
-    def __init__(self, node: Classifier):
+    ``dropout_on`` is the parity switch (MVDModel.set_dropout): off, train
+    mode is deterministic and matches the oracle.
+    """
+
+    def __init__(self, node: sn.Classifier):
         super().__init__()
-        self.hidden = linear(node.hidden) if node.hidden is not None else None
-        self.bn = batch_norm(node.norm, 1) if node.norm is not None else None
+        self.has_hidden = node.hidden is not None
+        if node.hidden is not None:
+            self.hidden = linear(node.hidden)
+        self.has_norm = node.norm is not None
+        if node.norm is not None:
+            self.bn = batch_norm(node.norm, maps=False)
         self.negative_slope = node.negative_slope
         self.p = node.dropout
         self.dropout_on = True
         self.fc = linear(node.fc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.hidden is not None:
+        if self.has_hidden:
             x = self.hidden(x)
-            if self.bn is not None:
-                x = self.bn(x)
+        if self.has_norm:
+            x = self.bn(x)
+        if self.has_hidden:
             x = F.leaky_relu(x, self.negative_slope)
         if self.p > 0 and self.dropout_on:
             x = F.dropout(x, self.p, self.training)
         return self.fc(x)
 
 
-class Head(nn.Module):
-    """fc1 bn1 relu ... fc{last}: the bottleneck head producing z."""
+class HeadMLP(nn.Module):
+    """fc1 bn1 relu ... fcL (norms after every linear but the last)."""
 
-    def __init__(self, node: HeadMLP):
+    def __init__(self, node: sn.HeadMLP):
         super().__init__()
-        self.count = len(node.linears)
+        order = []
         for j, lin in enumerate(node.linears, start=1):
             setattr(self, f"fc{j}", linear(lin))
-            if j < self.count:
-                setattr(self, f"bn{j}", batch_norm(node.norms[j - 1], 1))
+            order.append((f"fc{j}", False))
+            if j <= len(node.norms):
+                setattr(self, f"bn{j}", batch_norm(node.norms[j - 1], maps=False))
+                order.append((f"bn{j}", True))
+        self.order = tuple(order)  # (attribute, relu after it)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for j in range(1, self.count):
-            x = F.relu(getattr(self, f"bn{j}")(getattr(self, f"fc{j}")(x)))
-        return getattr(self, f"fc{self.count}")(x)
+        for name, relu in self.order:
+            x = getattr(self, name)(x)
+            if relu:
+                x = F.relu(x)
+        return x
 
 
-class BranchModule(nn.Module):
-    def __init__(self, node: Branch):
+class Branch(nn.Module):
+    """Encoder + neck (the observation) + classifier, head and z classifier."""
+
+    def __init__(self, node: sn.Branch):
         super().__init__()
-        self.backbone = Trunk(node.backbone)
-        self.neck = Neck(node.neck.bn) if node.neck is not None else None
-        self.classifier = ClassifierModule(node.classifier)
-        self.head = Head(node.head)
-        self.z_classifier = ClassifierModule(node.z_classifier)
+        self.backbone = ResNet(node.backbone)
+        self.has_neck = node.neck is not None
+        if node.neck is not None:
+            self.neck = BNNeck(node.neck)
+        self.classifier = Classifier(node.classifier)
+        self.head = HeadMLP(node.head)
+        self.z_classifier = Classifier(node.z_classifier)
 
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.backbone(x)
-        return pooled, (pooled if self.neck is None else self.neck(pooled))
+    def observe(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(global, feat): what the test feature needs."""
+        g = self.backbone(x)
+        return g, (self.neck(g) if self.has_neck else g)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled, feat = self.features(x)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        g, feat = self.observe(x)
         z = self.head(feat)
-        return {
-            "global": pooled,
-            "feat": feat,
-            "logits": self.classifier(feat),
-            "z": z,
-            "z_logits": self.z_classifier(z),
-        }
+        return g, feat, self.classifier(feat), z, self.z_classifier(z)
 
 
-class Views(nn.Module):
-    """Device-side input handling: uint8 NHWC -> normalised NCHW, and the grey view."""
+# -- inputs ---------------------------------------------------------------------
+def _channel(values: tuple[float, float, float]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).reshape(1, 3, 1, 1)
 
-    def __init__(self, inp: InputSpec, grey: GreySpec):
+
+class Normalise(nn.Module):
+    """uint8 NHWC -> normalised float32 NCHW (mirrors vdreid.spec.preprocess)."""
+
+    def __init__(self, spec: ModelSpec):
         super().__init__()
-        shape = (1, 3, 1, 1)
-        self.register_buffer(
-            "mean", torch.tensor(inp.mean, dtype=torch.float32).reshape(shape), persistent=False
-        )
-        self.register_buffer(
-            "std", torch.tensor(inp.std, dtype=torch.float32).reshape(shape), persistent=False
-        )
-        self.register_buffer(
-            "k",
-            torch.tensor(grey.coefficients, dtype=torch.float32).reshape(shape),
-            persistent=False,
-        )
-        self.pixel_space = grey.space == "pixel"
+        self.register_buffer("mean", _channel(spec.input.mean), persistent=False)
+        self.register_buffer("std", _channel(spec.input.std), persistent=False)
 
-    def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, H, W, 3) -> float32 (N, 3, H, W): (x / 255 - mean) / std."""
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.permute(0, 3, 1, 2).float() / 255.0
         return (x - self.mean) / self.std
 
-    def grey(self, x: torch.Tensor) -> torch.Tensor:
-        """Mirror of vdreid.spec.to_grey on a normalised batch."""
-        if self.pixel_space:
+
+class Grey(nn.Module):
+    """The spec's grey view of a normalised NCHW batch (mirrors vdreid.spec.to_grey)."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.register_buffer("k", _channel(spec.grey.coefficients), persistent=False)
+        self.register_buffer("mean", _channel(spec.input.mean), persistent=False)
+        self.register_buffer("std", _channel(spec.input.std), persistent=False)
+        self.pixel = spec.grey.space == "pixel"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pixel:
             y = ((x * self.std + self.mean) * self.k).sum(dim=1, keepdim=True)
             return (y - self.mean) / self.std
-        return (x * self.k).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        g = (x * self.k).sum(dim=1, keepdim=True)
+        return g.expand(-1, 3, -1, -1)
 
 
-def l2_normalise(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
-
-
+# -- the model --------------------------------------------------------------------
 class MVDModel(nn.Module):
-    """All branches; forward runs every path of the spec on normalised images.
+    """Every branch, called once per path in the spec's order (S twice, grey first).
 
+    forward(x) returns a dict ``{path}.{global,feat,logits,z,z_logits}`` for
+    every path (``spec.output_names()``), plus ``test_feature`` in eval mode.
+    ``test_feature(x)`` runs only what the retrieval feature needs.
     Attributes named after the branches (``V``, ``I``, ``S``) hold the
-    weights; ``views`` holds the input constants (no state).
+    weights; ``normalise`` and ``grey`` hold the input constants (no state).
     """
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
         for b in spec.branches:
-            self.add_module(b.name, BranchModule(b))
-        self.views = Views(spec.input, spec.grey)
-        self.paths = tuple((p.name, p.branch, p.view) for p in spec.paths)
-        self.recipe: FeatureRecipe = spec.test_feature
-        self.needs_grey = any(view == "grey" for _, _, view in self.paths)
-
-    def _inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"x": x, "grey": self.views.grey(x)} if self.needs_grey else {"x": x}
+            setattr(self, b.name, Branch(b))
+        self.normalise = Normalise(spec)
+        self.grey = Grey(spec)
+        self.routes = tuple((p.name, p.branch, p.view) for p in spec.paths)
+        self.output_names = spec.output_names()
+        self.feature_routes = tuple(
+            r for name in spec.test_feature.paths for r in self.routes if r[0] == name
+        )
+        self.per_block = spec.test_feature.per_block
+        self.array_ops = TorchOps()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every ``{path}.{name}`` output; in eval mode also ``test_feature``."""
-        views = self._inputs(x)
-        out: dict[str, torch.Tensor] = {}
-        for path, branch, view in self.paths:
-            for name, value in getattr(self, branch)(views[view]).items():
-                out[f"{path}.{name}"] = value
+        g = self.grey(x)
+        out: tuple[torch.Tensor, ...] = ()
+        for _, branch, view in self.routes:
+            out = out + getattr(self, branch)(g if view == "grey" else x)
+        named = dict(zip(self.output_names, out, strict=True))
         if not self.training:
-            out["test_feature"] = self.compose([out[f"{p}.feat"] for p in self.recipe.paths])
-        return out
+            named["test_feature"] = self.compose(
+                [named[f"{p}.feat"] for p, _, _ in self.feature_routes]
+            )
+        return named
 
     def test_feature(self, x: torch.Tensor) -> torch.Tensor:
-        """Only what the test feature needs: backbone and neck of its paths."""
-        views = self._inputs(x)
-        by_path = {path: (branch, view) for path, branch, view in self.paths}
-        feats = []
-        for p in self.recipe.paths:
-            branch, view = by_path[p]
-            feats.append(getattr(self, branch).features(views[view])[1])
+        g = self.grey(x)
+        feats = [
+            getattr(self, branch).observe(g if view == "grey" else x)[1]
+            for _, branch, view in self.feature_routes
+        ]
         return self.compose(feats)
 
-    def compose(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        feats = [f.float() for f in feats]
-        if self.recipe.normalise == "per_block":
-            return torch.cat([l2_normalise(f) for f in feats], dim=1)
-        return l2_normalise(torch.cat(feats, dim=1))
+    def compose(self, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """The spec's retrieval feature (vdreid.losses.compose_feature), in float32."""
+        return compose_feature(self.array_ops, [b.float() for b in blocks], self.per_block)
 
-    def classifiers(self) -> list[ClassifierModule]:
-        return [m for m in self.modules() if isinstance(m, ClassifierModule)]
+    def classifiers(self) -> list[Classifier]:
+        return [m for m in self.modules() if isinstance(m, Classifier)]
 
     def set_dropout(self, enabled: bool) -> None:
         """Dropout off makes train mode deterministic (parity with the oracle)."""
@@ -308,12 +316,12 @@ class MVDModel(nn.Module):
 
 
 def build_model(spec: ModelSpec, device: torch.device | str = "cpu") -> MVDModel:
-    """Interpret ``spec`` on ``device`` without drawing weights.
+    """The module tree for ``spec`` on ``device`` with zero weights (batch-norm
+    variances one); load canonical state next (names.set_state).
 
     Modules are created on the meta device (no memory, no torch init) and
-    then given zeroed storage; batch-norm variances are set to one so that
-    an unloaded model still computes finite values. ``device="meta"``
-    gives a model with names and shapes only (cheap for the big presets).
+    then given zeroed storage. ``device="meta"`` gives a model with names
+    and shapes only (cheap for the big presets).
     """
     with torch.device("meta"):
         model = MVDModel(spec)
@@ -322,7 +330,8 @@ def build_model(spec: ModelSpec, device: torch.device | str = "cpu") -> MVDModel
     if device.type == "meta":
         return model
     model = model.to_empty(device=device)
-    model.views = Views(spec.input, spec.grey).to(device)  # its constants were meta tensors
+    model.normalise = Normalise(spec).to(device)  # their constants were meta tensors
+    model.grey = Grey(spec).to(device)
     with torch.no_grad():
         for key, tensor in model.state_dict().items():
             tensor.fill_(1 if key.endswith("running_var") else 0)

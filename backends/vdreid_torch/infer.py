@@ -48,7 +48,7 @@ def features(model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
-                x = model.views.normalise(batch.to(device, non_blocking=True))
+                x = model.normalise(batch.to(device, non_blocking=True))
                 chunks.append(model.test_feature(x).float())  # stays on the device
     finally:
         model.train(was_training)

@@ -132,9 +132,10 @@ class TorchTrainer:
             self.model.to(memory_format=torch.channels_last)
         model.set_dropout(dropout)
 
-        keys = names.torch_keys(self.spec)
+        keys = names.framework_keys(self.spec)
+        held = names.tensors(model)
         self.names = trainable_names(param_table(self.spec))
-        self.params = {n: model.get_parameter(keys[n]) for n in self.names}
+        self.params = {n: held[keys[n]] for n in self.names}
         for p in self.params.values():
             p.requires_grad_(True)
         groups = {"backbone": [], "head": []}
@@ -178,7 +179,7 @@ class TorchTrainer:
     def _loss_terms(
         self, images: torch.Tensor, labels: torch.Tensor, modality: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        x = self.model.views.normalise(images)
+        x = self.model.normalise(images)
         if self.cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from vdreid.errors import ConfigError, DataError, NumericalError
+from vdreid.losses.geometry import l2_normalize
+from vdreid.ops import NumpyOps
 
 DISTANCES = ("euclidean", "cosine")
 _EPS = 1e-12  # norm floor: an all-zero feature gets cosine 0 to everything
@@ -40,9 +42,9 @@ def check_features(name: str, features: np.ndarray, dim: int | None = None) -> n
 
 
 def l2_normalise(features: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norm (float64); all-zero rows stay zero."""
-    x = np.asarray(features, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), _EPS)
+    """Rows divided by their L2 norm (float64; vdreid.losses.l2_normalize, the
+    models' own normalisation); all-zero rows stay zero."""
+    return l2_normalize(NumpyOps(), np.asarray(features, dtype=np.float64))
 
 
 def _blocks(x: np.ndarray) -> list[slice]:

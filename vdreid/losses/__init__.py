@@ -8,7 +8,7 @@ them on a forward's outputs.
 
 from vdreid.losses.classification import cross_entropy
 from vdreid.losses.distillation import js_divergence, kl_divergence, official_kl_div
-from vdreid.losses.geometry import l2_normalize, pairwise_distance
+from vdreid.losses.geometry import compose_feature, l2_normalize, pairwise_distance
 from vdreid.losses.objective import PATHS, check_outputs, objective, required_outputs
 from vdreid.losses.ranking import batch_hard_triplet, ranked_list_loss
 from vdreid.losses.sinkhorn import cost_matrix, sinkhorn_distance, sinkhorn_plan
@@ -39,6 +39,7 @@ __all__ = [
     "VSDTerm",
     "batch_hard_triplet",
     "check_outputs",
+    "compose_feature",
     "cost_matrix",
     "cross_entropy",
     "js_divergence",

@@ -1,12 +1,18 @@
-"""Feature geometry shared by the metric-learning terms: L2 normalisation,
-pairwise Euclidean distances and "same value" masks between batch entries.
+"""Feature geometry, written once against Ops: L2 normalisation, the
+retrieval feature built from normalised blocks, pairwise Euclidean distances
+and "same value" masks between batch entries.
 
-All three follow the official code's formulas (torch ``F.normalize`` and the
-``xx + yy - 2 x y^T`` distance clamped at 1e-12 before the square root), so
-the ranked-list loss sees the same distances the authors' code did.
+The metric-learning terms, the numpy oracle, evaluation and every backend's
+model use these (the models run them on their own tensors, inside compiled
+graphs and exported files too). The formulas follow the official code
+(torch ``F.normalize`` and the ``xx + yy - 2 x y^T`` distance clamped at
+1e-12 before the square root), so the ranked-list loss sees the same
+distances the authors' code did.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from vdreid.ops import Ops, Tensor
 
@@ -18,6 +24,15 @@ def l2_normalize(ops: Ops, x: Tensor) -> Tensor:
     """Rows of ``x`` (B, D) scaled to unit L2 norm."""
     norm = ops.sqrt(ops.sum(x * x, axis=1, keepdims=True))
     return x / ops.clip(norm, lo=NORM_EPS)
+
+
+def compose_feature(ops: Ops, blocks: Sequence[Tensor], per_block: bool) -> Tensor:
+    """The retrieval feature from the ``{path}.feat`` blocks, in the recipe's
+    order (FeatureRecipe): concatenated and L2-normalised as a whole, or each
+    block normalised first (``per_block``)."""
+    if per_block:
+        return ops.concat([l2_normalize(ops, b) for b in blocks], axis=1)
+    return l2_normalize(ops, ops.concat(list(blocks), axis=1))
 
 
 def pairwise_distance(ops: Ops, x: Tensor) -> Tensor:

@@ -17,7 +17,8 @@ summed over paths in the official code's order (I, V, Sg, Sx), each path's
 weight times (term on the observation + term on the representation).
 
 Pure Ops code with no Python branching on tensor values: it traces inside
-``ms.jit`` and runs eagerly on numpy and torch.
+``ms.jit`` and runs eagerly on numpy and torch. (Keys are joined with ``+``,
+the form MindSpore's graph compiler reads.)
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ from vdreid.losses.ranking import batch_hard_triplet, ranked_list_loss
 from vdreid.losses.sinkhorn import sinkhorn_distance
 from vdreid.losses.spec import LossSpec
 from vdreid.ops import Ops, Tensor
+from vdreid.spec.model import PATH_NAMES
 
-# the official code's summation order of the four paths
-PATHS: tuple[str, ...] = ("I", "V", "Sg", "Sx")
+V, I, SG, SX = PATH_NAMES  # noqa: E741 - the infrared path is called I
+#: the official code's summation order of the four paths: the two modalities,
+#: infrared first, then S on the grey view and on x
+PATHS: tuple[str, ...] = (I, V, SG, SX)
 
 
 def _keys(paths: tuple[str, ...], names: tuple[str, ...]) -> tuple[str, ...]:
@@ -44,10 +48,10 @@ def _keys(paths: tuple[str, ...], names: tuple[str, ...]) -> tuple[str, ...]:
 OUTPUTS_BY_TERM: dict[str, tuple[str, ...]] = {
     "ce": _keys(PATHS, ("logits", "z_logits")),
     "rank": _keys(PATHS, ("feat", "z")),
-    "cml": ("I.logits", "V.logits"),
-    "vsd": _keys(("I", "V"), ("logits", "z_logits")),
-    "vcd": _keys(("Sx", "Sg"), ("logits", "z_logits")),
-    "vml": ("Sx.z_logits", "Sg.z_logits"),
+    "cml": _keys((I, V), ("logits",)),
+    "vsd": _keys((I, V), ("logits", "z_logits")),
+    "vcd": _keys((SX, SG), ("logits", "z_logits")),
+    "vml": _keys((SX, SG), ("z_logits",)),
     "triplet": _keys(PATHS, ("feat", "z")),
 }
 
@@ -106,8 +110,8 @@ def objective(
         c = loss_spec.cml
         terms["cml"] = sinkhorn_distance(
             ops,
-            ops.softmax(outputs["I.logits"], axis=1),
-            ops.softmax(outputs["V.logits"], axis=1),
+            ops.softmax(outputs[I + ".logits"], axis=1),
+            ops.softmax(outputs[V + ".logits"], axis=1),
             eps=c.eps,
             max_iter=c.max_iter,
             tol=c.tol,
@@ -117,18 +121,18 @@ def objective(
     if loss_spec.vsd is not None:
         t = loss_spec.vsd.temperature
         f = official_kl_div if loss_spec.vsd.form == "official" else kl_divergence
-        terms["vsd"] = f(ops, outputs["I.logits"], outputs["I.z_logits"], t) + f(
-            ops, outputs["V.logits"], outputs["V.z_logits"], t
+        terms["vsd"] = f(ops, outputs[I + ".logits"], outputs[I + ".z_logits"], t) + f(
+            ops, outputs[V + ".logits"], outputs[V + ".z_logits"], t
         )
 
     if loss_spec.vcd is not None:
         f = official_kl_div if loss_spec.vcd.form == "official" else kl_divergence
-        terms["vcd"] = 0.5 * f(ops, outputs["Sx.logits"], outputs["Sg.z_logits"]) + 0.5 * f(
-            ops, outputs["Sg.logits"], outputs["Sx.z_logits"]
+        terms["vcd"] = 0.5 * f(ops, outputs[SX + ".logits"], outputs[SG + ".z_logits"]) + 0.5 * f(
+            ops, outputs[SG + ".logits"], outputs[SX + ".z_logits"]
         )
 
     if loss_spec.vml is not None:
-        terms["vml"] = js_divergence(ops, outputs["Sx.z_logits"], outputs["Sg.z_logits"])
+        terms["vml"] = js_divergence(ops, outputs[SX + ".z_logits"], outputs[SG + ".z_logits"])
 
     if loss_spec.triplet is not None:
         margin = loss_spec.triplet.margin

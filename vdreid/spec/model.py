@@ -69,6 +69,10 @@ class FeatureRecipe(Node):
     normalise: Literal["whole", "per_block"]
     distance: Literal["euclidean", "cosine", "inner_product"]
 
+    @property
+    def per_block(self) -> bool:
+        return self.normalise == "per_block"
+
 
 class ModelSpec(Node):
     """Everything a backend needs to build the network (not the losses)."""
@@ -90,6 +94,11 @@ class ModelSpec(Node):
             f"no branch named {name!r} in preset {self.preset!r} "
             f"(branches: {', '.join(b.name for b in self.branches)})"
         )
+
+    def output_names(self) -> tuple[str, ...]:
+        """Every ``"{path}.{name}"`` a forward returns, paths in call order
+        (eval mode adds ``test_feature``)."""
+        return tuple(f"{p.name}.{o}" for p in self.paths for o in PATH_OUTPUTS)
 
     @property
     def feature_dim(self) -> int:

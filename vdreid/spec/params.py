@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Literal
 
 from vdreid.spec.model import ModelSpec
@@ -153,3 +153,26 @@ def running_names(table: Mapping[str, ParamInfo]) -> list[str]:
 def trainable_names(table: Mapping[str, ParamInfo]) -> list[str]:
     """The tensors an optimiser updates (and keeps moments for), in table order."""
     return [name for name, info in table.items() if info.trainable and not info.running]
+
+
+def renamed_leaves(names: Iterable[str], leaves: Mapping[str, str]) -> dict[str, str]:
+    """Canonical name -> the name a framework gives the tensor, for frameworks
+    whose module layout follows the canonical names and only some leaves are
+    named otherwise (``leaves``: canonical leaf -> the framework's, say batch
+    norm's ``scale`` -> ``weight``)."""
+    out = {}
+    for name in names:
+        head, _, leaf = name.rpartition(".")
+        out[name] = f"{head}.{leaves[leaf]}" if leaf in leaves else name
+    return out
+
+
+def check_layout(expected: Iterable[str], have: Iterable[str], interpreter: str) -> None:
+    """AssertionError (a bug in ``interpreter``, not a user error) when the
+    tensor names a built model holds differ from the ``expected`` ones."""
+    expected, have = set(expected), set(have)
+    if have != expected:
+        raise AssertionError(
+            f"{interpreter} laid out tensors that do not match param_table: "
+            f"missing {sorted(expected - have)[:5]}, extra {sorted(have - expected)[:5]}"
+        )

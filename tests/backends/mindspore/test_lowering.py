@@ -1,7 +1,7 @@
-"""The CPU im2col + matmul convolution (both forms) equals MindSpore's
-native one, forward and backward (input and weight gradients), on the
-shapes the ResNets use: the 7x7/2 stem, 3x3/1 and 3x3/2 convs, 1x1
-projections."""
+"""The CPU lowerings equal MindSpore's native kernels: the im2col + matmul
+convolution (both forms), forward and backward (input and weight
+gradients), on the shapes the ResNets use (the 7x7/2 stem, 3x3/1 and 3x3/2
+convs, 1x1 projections); the max pool against torch's, repeatably."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mindspore")
-from vdreid_mindspore import conv as conv_module  # noqa: E402
+from vdreid.spec import Pool  # noqa: E402
+from vdreid_mindspore import lowering  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
-from vdreid_mindspore.conv import Conv2d  # noqa: E402
+from vdreid_mindspore.lowering import Conv2d, MaxPool  # noqa: E402
 
 SHAPES = [  # (N, C, H, W, O, kernel, stride, padding)
     (2, 3, 17, 11, 5, 7, 2, 3),
@@ -40,8 +41,8 @@ def _pair(shape, bias: bool):
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"k{s[5]}s{s[6]}")
 def test_lowered_conv_equals_native_forward_and_backward(shape, form, monkeypatch):
     if form == "batched":  # the large-map form, forced onto small shapes
-        monkeypatch.setattr(conv_module, "BATCHED_MIN_POSITIONS", 0)
-        monkeypatch.setattr(conv_module, "BATCHED_MIN_FLOPS", 0)
+        monkeypatch.setattr(lowering, "BATCHED_MIN_POSITIONS", 0)
+        monkeypatch.setattr(lowering, "BATCHED_MIN_FLOPS", 0)
     (fast, native), x = _pair(shape, bias=True)
     assert fast.lowered == (shape[5] > 1) and not native.lowered
     y_fast, y_native = fast(x).asnumpy(), native(x).asnumpy()
@@ -62,3 +63,24 @@ def test_lowered_conv_inside_a_compiled_graph():
     (fast, native), x = _pair(SHAPES[1], bias=False)
     compiled = ms.jit(fast.construct)
     np.testing.assert_allclose(compiled(x).asnumpy(), native(x).asnumpy(), rtol=0, atol=1e-5)
+
+
+def test_cpu_max_pool_equals_torch_forward_and_backward_every_time():
+    torch = pytest.importorskip("torch")
+    node = Pool(kind="max", kernel=3, stride=2, padding=1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 11, 8)).astype(np.float32)  # odd sizes, negative values
+    dy = rng.normal(size=(2, 3, 6, 4)).astype(np.float32)
+    ref_x = torch.from_numpy(x).requires_grad_(True)
+    ref = torch.nn.functional.max_pool2d(ref_x, 3, 2, 1)
+    ref.backward(torch.from_numpy(dy))
+    lowered, native = MaxPool(node, lowered=True), MaxPool(node, lowered=False)
+
+    def loss(t):
+        return (lowered(t) * ms.Tensor(dy)).sum()
+
+    grad = ms.jit(ms.grad(loss))
+    np.testing.assert_array_equal(lowered(ms.Tensor(x)).asnumpy(), ref.detach().numpy())
+    np.testing.assert_array_equal(native(ms.Tensor(x)).asnumpy(), ref.detach().numpy())
+    for _ in range(3):  # repeatable (ops.pad's backward is not, see lowering.py)
+        np.testing.assert_allclose(grad(ms.Tensor(x)).asnumpy(), ref_x.grad.numpy(), atol=1e-6)

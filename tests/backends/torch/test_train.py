@@ -69,11 +69,11 @@ def test_one_step_is_adam_with_l2_and_group_learning_rates(spec, batch):
     names.set_state(model, spec, state)
     model.train()
     model.set_dropout(False)
-    x = model.views.normalise(torch.from_numpy(batch["images"]))
+    x = model.normalise(torch.from_numpy(batch["images"]))
     ops = TorchOps()
     labels, modality = (torch.from_numpy(batch[k]) for k in ("labels", "modality"))
     objective(ops, LOSS, model(x), labels, modality)["total"].backward()
-    keys = names.torch_keys(spec)
+    keys = names.framework_keys(spec)
 
     b1, b2 = OPTIM.betas
     t = 4

@@ -1,4 +1,6 @@
-"""`vdreid export` through Typer's CliRunner: a verified file, or exit 2 and why."""
+"""The torch exporter: ONNX through `vdreid export` (a file onnxruntime runs,
+verification that catches drift and tampering, user errors), the fallback
+exporter, and unknown formats."""
 
 from __future__ import annotations
 
@@ -8,13 +10,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vdreid.checkpoint import save_checkpoint
-from vdreid.cli.app import app
-from vdreid.presets import recipe
-from vdreid.spec import init_state
-
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
+
+from vdreid.checkpoint import save_checkpoint  # noqa: E402
+from vdreid.cli.app import app  # noqa: E402
+from vdreid.errors import ExportError  # noqa: E402
+from vdreid.presets import recipe  # noqa: E402
+from vdreid.spec import init_state  # noqa: E402
+from vdreid.workflows.export import example_batch  # noqa: E402
+from vdreid_torch import names  # noqa: E402
+from vdreid_torch.backend import TorchBackend  # noqa: E402
+from vdreid_torch.build import build_model  # noqa: E402
+from vdreid_torch.export import export_model  # noqa: E402
 
 runner = CliRunner()
 
@@ -111,3 +119,28 @@ def test_unavailable_device_and_format_are_user_errors(checkpoint, tmp_path):
     assert r.exit_code == 2 and "'cuda:9' is not available" in r.output, r.output
     r = export("--checkpoint", str(checkpoint), "--out", out, "--format", "tflite")
     assert r.exit_code == 2 and "'tflite'" in r.output and "onnx" in r.output, r.output
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return recipe("tiny").model_spec(3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exporter", ["dynamo"])
+def test_the_other_exporter_also_verifies(spec, tmp_path, exporter):
+    """The default (torchscript) runs in the contract suite; this is the fallback."""
+    model = build_model(spec)
+    names.set_state(model, spec, init_state(spec, 0))
+    path = tmp_path / "m.onnx"
+    report = export_model(
+        model, "onnx", path, example=example_batch(spec, 3), tolerance=1e-4, exporter=exporter
+    )
+    assert report.ok and path.is_file(), report
+
+
+def test_export_refuses_unknown_formats(spec, tmp_path):
+    with pytest.raises(ExportError, match=r"exports onnx; got format 'tflite'"):
+        TorchBackend().export(
+            build_model(spec), "tflite", str(tmp_path / "m"), example=example_batch(spec, 2)
+        )

@@ -1,0 +1,164 @@
+"""MindSpore's CPU lowerings: the convolution and max pool its CPU kernels run slowly.
+
+``lowered`` (build_model(..., lowered=True), the CPU) selects them; GPU,
+Ascend and exported graphs use the native kernels (export switches them off
+with set_lowered). Both are equal to the native kernels, forward and
+backward (tests/backends/mindspore/test_lowering.py).
+
+Convolution (Conv2d). MindSpore's CPU kernel for convolutions with kernel
+> 1 runs at about 1-3 GFLOP/s (forward and backward), 50-100x slower than
+its matmul. On the CPU a k > 1 convolution is therefore lowered to im2col
+(``ops.unfold``, the columns of every k x k window) followed by a matmul,
+in one of two forms chosen from the static shapes when the graph is traced:
+
+- large maps (>= BATCHED_MIN_POSITIONS output positions per image and
+  >= BATCHED_MIN_FLOPS multiply-adds x 2): a batched matmul of the weight
+  broadcast over the batch with each image's columns. About 2x faster than
+  the flat form there, and it keeps only the columns for the backward
+  (a ResNet-18 branch step at batch 8 and 256x128: 1.8 GB peak against
+  3.9 GB);
+- otherwise ONE 2-D matmul over (batch * positions, C*k*k): the batched
+  form pays ~25 ms of fixed cost per convolution in its backward, which
+  made the tiny model 20x slower.
+
+Measured in benchmarks/bench_conv_ms.py. 1x1 convolutions use the
+native kernel. The weight is OIHW, as in torch and the canonical state.
+
+Max pool (MaxPool). MindSpore's CPU max-pool backward takes ~8 s for one
+ResNet stem map (batch 8 at 256x128), 150x its forward, and made a training
+step 9x slower than torch's. The lowering pads with -inf, takes the k*k
+windows as columns (ops.unfold) and ops.max over them, whose backward
+routes each gradient to the first maximum of its window, as torch's max
+pool does. The -inf border is concatenated: ops.pad's backward returns
+different (wrong) gradients from run to run on MindSpore 2.10's CPU.
+Exported graphs use the native max pool, whose dynamic batch axis the
+explicit -inf border would lose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mindspore import Parameter, Tensor, nn, ops
+
+from vdreid.spec import nodes as sn
+from vdreid_mindspore._quiet import mindspore  # noqa: F401  (quiet logging first)
+
+#: thresholds of the batched form (see the module docstring)
+BATCHED_MIN_POSITIONS = 512
+BATCHED_MIN_FLOPS = 1e8
+
+
+def cast_like(param: Tensor, x: Tensor) -> Tensor:
+    """``param`` in ``x``'s dtype (a compile-time choice; no cast when they
+    agree): float32 weights on float16 maps under mixed precision (build.py's
+    cells use it too)."""
+    return param if param.dtype == x.dtype else param.astype(x.dtype)
+
+
+# -- convolution ------------------------------------------------------------------
+class Conv2d(nn.Cell):
+    """Square-kernel convolution without groups or dilation.
+
+    ``lowered`` picks the im2col + matmul path; it is read when a graph is
+    compiled, so flip it only before compiling a new graph (export does).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = False,
+        *,
+        lowered: bool = False,
+    ):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+        self.lowered = lowered and kernel > 1
+        self.weight = Parameter(
+            Tensor(np.zeros((out_channels, in_channels, kernel, kernel), np.float32)),
+            name="weight",
+        )
+        self.has_bias = bias
+        self.bias = (
+            Parameter(Tensor(np.zeros((out_channels,), np.float32)), name="bias") if bias else None
+        )
+
+    def construct(self, x: Tensor) -> Tensor:
+        weight = cast_like(self.weight, x)  # mixed precision: float32 weights, float16 maps
+        if self.lowered:
+            y = self._im2col_matmul(x, weight)
+        else:
+            y = ops.conv2d(x, weight, None, self.stride, "pad", self.padding)
+        if self.has_bias:
+            y = y + cast_like(self.bias, x).reshape(1, -1, 1, 1)
+        return y
+
+    def _im2col_matmul(self, x: Tensor, weight: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        k, s, p, o = self.kernel, self.stride, self.padding, self.out_channels
+        ho = (h + 2 * p - k) // s + 1
+        wo = (w + 2 * p - k) // s + 1
+        cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
+        if (
+            ho * wo >= BATCHED_MIN_POSITIONS
+            and 2 * n * o * c * k * k * ho * wo >= BATCHED_MIN_FLOPS
+        ):
+            batched = ops.broadcast_to(weight.reshape(1, o, c * k * k), (n, o, c * k * k))
+            return ops.bmm(batched, cols).reshape(n, o, ho, wo)
+        cols = cols.transpose(0, 2, 1).reshape(n * ho * wo, c * k * k)
+        y = ops.matmul(cols, weight.reshape(o, c * k * k).T)
+        return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+
+    def extend_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel={self.kernel}, stride={self.stride}, "
+            f"padding={self.padding}, bias={self.has_bias}, lowered={self.lowered}"
+        )
+
+
+# -- max pool ---------------------------------------------------------------------
+class MaxPool(nn.Cell):
+    """Windowed max; padding counts as -inf (as in torch and the oracle)."""
+
+    def __init__(self, node: sn.Pool, *, lowered: bool = False):
+        super().__init__()
+        self.kernel, self.stride, self.padding = node.kernel, node.stride, node.padding
+        self.lowered = lowered
+
+    def construct(self, x: Tensor) -> Tensor:
+        if not self.lowered:
+            return ops.max_pool2d(x, self.kernel, self.stride, self.padding)
+        k, s, p = self.kernel, self.stride, self.padding
+        n, c, h, w = x.shape
+        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        if p > 0:
+            x = _pad_with_minus_inf(x, p)
+        windows = ops.unfold(x, k, 1, 0, s).reshape(n, c, k * k, ho * wo)
+        return ops.max(windows, 2)[0].reshape(n, c, ho, wo)
+
+
+def _pad_with_minus_inf(x: Tensor, p: int) -> Tensor:
+    n, c, h, w = x.shape
+    side = ops.full((n, c, h, p), float("-inf"), dtype=x.dtype)
+    x = ops.cat([side, x, side], 3)
+    edge = ops.full((n, c, p, w + 2 * p), float("-inf"), dtype=x.dtype)
+    return ops.cat([edge, x, edge], 2)
+
+
+# -- switching --------------------------------------------------------------------
+def set_lowered(model: nn.Cell, lowered: bool) -> None:
+    """Switch every k > 1 convolution and max pool between the CPU lowering and
+    the native kernel (takes effect in graphs compiled afterwards)."""
+    for _, cell in model.cells_and_names():
+        if isinstance(cell, Conv2d):
+            cell.lowered = lowered and cell.kernel > 1
+        elif isinstance(cell, MaxPool):
+            cell.lowered = lowered
+
+
+def is_lowered(model: nn.Cell) -> bool:
+    return any(c.lowered for _, c in model.cells_and_names() if isinstance(c, (Conv2d, MaxPool)))
