@@ -43,6 +43,7 @@ import numpy as np
 from vdreid.presets import recipe
 from vdreid.reference import reference_forward
 from vdreid.spec import init_state, preprocess
+from vdreid.trainer import TrainerOptions
 from vdreid.workflows.parity import perturbed_state, warm_optimizer_state
 
 SYSU_CLASSES = 395
@@ -92,7 +93,10 @@ def parity(backend, torch) -> dict[str, object]:
         model = backend.build(spec, device=device)
         backend.set_state(model, state)
         trainer = backend.trainer(
-            model, recipe("official").loss, recipe("tiny").optim, amp=False, dropout=False
+            model,
+            recipe("official").loss,
+            recipe("tiny").optim,
+            TrainerOptions(amp=False, dropout=False),
         )
         # a warm Adam state: a fresh one moves noise-level gradients by +-lr (vdreid.workflows.parity)
         trainer.load({**state, **warm_optimizer_state(spec)})
@@ -117,7 +121,10 @@ def autocast_terms(backend) -> dict[str, float]:
         model = backend.build(spec, device=DEVICE)
         backend.set_state(model, state)
         trainer = backend.trainer(
-            model, recipe("official").loss, recipe("official").optim, amp=amp, dropout=False
+            model,
+            recipe("official").loss,
+            recipe("official").optim,
+            TrainerOptions(amp=amp, dropout=False),
         )
         trainer.step(batch)
         terms[amp] = trainer.metrics()
@@ -136,7 +143,7 @@ def train_speed(backend, torch, steps: int, **options) -> float:
     model = backend.build(spec, device=DEVICE)
     backend.set_state(model, init_state(spec, 0))
     trainer = backend.trainer(
-        model, recipe("official").loss, recipe("official").optim, seed=0, **options
+        model, recipe("official").loss, recipe("official").optim, TrainerOptions(seed=0, **options)
     )
     batch = sysu_batch(spec, ids=16, k=4)
     for _ in range(3):  # warm-up: cudnn autotuning, compilation

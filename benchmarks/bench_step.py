@@ -38,6 +38,7 @@ from vdreid.spec import (
     mvd_paths,
     resnet,
 )
+from vdreid.trainer import TrainerOptions
 
 SYSU_CLASSES = 395
 
@@ -93,7 +94,7 @@ def time_steps(name: str, spec: ModelSpec, batch: dict[str, np.ndarray], steps: 
     model = backend.build(spec, device="cpu")
     backend.set_state(model, init_state(spec, 0))
     trainer = backend.trainer(
-        model, recipe("official").loss, recipe("official").optim, amp=False, seed=0
+        model, recipe("official").loss, recipe("official").optim, TrainerOptions(amp=False, seed=0)
     )
     for _ in range(2):
         trainer.step(batch)

@@ -1,17 +1,23 @@
 """Shared test plumbing.
 
 This file also puts tests/ on sys.path, so test modules can import the
-helpers beside it (backend_selection, reference_rank). Any test that takes a
-``backend_name`` (and ``backend``) fixture runs once per selected backend
-(see backend_selection.py); test ids carry the name, so ``-k torch`` selects
-one backend.
+helpers beside it (backend_selection, fake_backend, reference_rank). Any
+test that takes a ``backend_name`` (and ``backend``) fixture runs once per
+selected backend (see backend_selection.py); test ids carry the name, so
+``-k torch`` selects one backend. The ``fake_backend`` fixture makes the
+in-memory numpy backend (fake_backend.py) the only registered one.
 """
 
 from __future__ import annotations
 
+import importlib.metadata as md
+
 import pytest
 
+from vdreid import registry
+
 from backend_selection import load_backend, requested_backends
+from fake_backend import NAME, FakeBackend
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -23,3 +29,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def backend(backend_name: str):
     return load_backend(backend_name)
+
+
+@pytest.fixture
+def fake_backend(monkeypatch) -> FakeBackend:
+    """Register fake_backend.FakeBackend as ``fake``, the only installed backend,
+    through its entry point (the registry loads it as any backend)."""
+    ep = md.EntryPoint(NAME, "fake_backend:FakeBackend", registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "registered", lambda: {NAME: ep})
+    return registry.get(NAME)  # type: ignore[return-value]

@@ -32,6 +32,11 @@ class ConfigError(VdreidError):
     """A configuration value is out of range or of the wrong type."""
 
 
+class NotSupported(ConfigError):
+    """A backend was asked for something it does not do (training, an export,
+    a trainer option): the message names the backend and what to use instead."""
+
+
 class ExportError(VdreidError):
     """An exported model failed verification against the eager model."""
 

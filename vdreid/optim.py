@@ -28,6 +28,8 @@ from vdreid.checkpoint import NAMESPACE_SEP, check_state
 from vdreid.errors import CheckpointError, ConfigError
 
 ParamGroup = Literal["backbone", "head"]
+#: the parameter groups, in the order trainers hold them
+GROUPS: tuple[ParamGroup, ...] = ("backbone", "head")
 #: the optimiser's checkpoint namespace, the same on every backend: Adam's
 #: moments of each trainable tensor (optim_keys) and the step count (``optim/step``)
 OPTIM = "optim"
@@ -101,3 +103,28 @@ def optimizer_step(optim: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...
             "damaged or was not written by vdreid: resume from another checkpoint"
         )
     return int(step)
+
+
+def optim_state(
+    moments: Mapping[str, tuple[np.ndarray, np.ndarray]], step: int
+) -> dict[str, np.ndarray]:
+    """The optimiser's checkpoint entries: Adam's ``(m, v)`` of each trainable
+    tensor under ``optim/m/<name>`` and ``optim/v/<name>`` (float32), and
+    ``optim/step`` (int64, 0-d). Every backend's trainer state uses this layout."""
+    out: dict[str, np.ndarray] = {}
+    for name, (m, v) in moments.items():
+        m_key, v_key = optim_keys(name)
+        out[m_key] = np.asarray(m, np.float32)
+        out[v_key] = np.asarray(v, np.float32)
+    out[f"{OPTIM}{NAMESPACE_SEP}step"] = np.array(step, dtype=np.int64)
+    return out
+
+
+def split_optim_state(
+    optim: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]
+) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The inverse of :func:`optim_state` for an ``optim/`` namespace
+    (namespace_state), checked against the trainable tensors' ``shapes``:
+    (step, name -> (m, v))."""
+    step = optimizer_step(optim, shapes)
+    return step, {name: (optim[f"m/{name}"], optim[f"v/{name}"]) for name in shapes}

@@ -38,14 +38,19 @@ def get(name: str) -> Backend:
         raise BackendNotAvailable(
             f"no backend named {name!r} is registered (registered: {known}); {todo}"
         )
+    hint = KNOWN_EXTRAS.get(name, f"the distribution providing {name!r}")
     try:
         cls = eps[name].load()
     except Exception as exc:  # a broken install: say which and why
-        hint = KNOWN_EXTRAS.get(name, f"the distribution providing {name!r}")
         raise BackendNotAvailable(
             f"backend {name!r} is registered but fails to import: "
             f"{type(exc).__name__}: {first_line(exc)}; reinstall it with `pip install '{hint}'`"
         ) from None
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise BackendNotAvailable(
+            f"backend {name!r} is registered as {eps[name].value}, which is not a "
+            f"vdreid.backend.Backend subclass; update {hint} to a release for this vdreid"
+        )
     return cls()
 
 

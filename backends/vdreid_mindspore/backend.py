@@ -4,28 +4,33 @@ over to the module that does the work (build, names, infer, train, export)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
-from vdreid.backend import BackendInfo, ExportReport, check_trainer_options
+from vdreid.backend import Backend, BackendInfo
+from vdreid.losses import LossSpec
+from vdreid.optim import OptimConfig
 from vdreid.spec import ModelSpec
-from vdreid_mindspore import distributed, infer, names
-from vdreid_mindspore import export as export_mod
+from vdreid.trainer import TrainerOptions
+from vdreid_mindspore import distributed, export, infer, names
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDModel, build_model
 from vdreid_mindspore.device import resolve_device, visible_devices
 from vdreid_mindspore.ops import MSOps
-from vdreid_mindspore.train import OPTIONS, MindSporeTrainer
-
-#: a MindIR export must reproduce the eager features to this (max abs diff)
-DEFAULT_EXPORT_TOLERANCE = 1e-4
+from vdreid_mindspore.train import MindSporeTrainer
 
 
-class MindSporeBackend:
+class MindSporeBackend(Backend):
     name = "mindspore"
-    export_formats = export_mod.FORMATS
-    launcher = "msrun"  # vdreid.workflows.launch: the launcher distributed runs start under
+    export_formats = export.FORMATS
+    launcher = "msrun"
+    unsupported_options = {
+        "compile": "MindSpore compiles every training step already (GRAPH mode); "
+        "pynative=True runs it eagerly instead",
+        "sync_bn": "MindSpore's SyncBatchNorm runs on Ascend only; leave sync_bn off, so that "
+        "each rank normalises over its own images, or train with --backend torch on CUDA",
+    }
 
     def info(self) -> BackendInfo:
         return BackendInfo(self.name, "mindspore", ms.__version__, visible_devices())
@@ -36,8 +41,8 @@ class MindSporeBackend:
     def build(self, spec: ModelSpec, *, device: str | None = None) -> MVDModel:
         """A model with zeroed weights (batch-norm variances one) on ``device``
         (CPU, GPU or Ascend; default: an accelerator when present). On the CPU
-        k > 1 convolutions and the max pool use the CPU lowerings (lowering.py). Load weights
-        with :meth:`set_state`."""
+        k > 1 convolutions and the max pool use the CPU lowerings (lowering.py).
+        Load weights with :meth:`set_state`."""
         target = resolve_device(device)
         return build_model(spec, lowered=target == "CPU")
 
@@ -62,29 +67,19 @@ class MindSporeBackend:
     def features(self, model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         return infer.features(model, images, batch_size=batch_size)
 
+    def new_trainer(
+        self, model: MVDModel, loss_spec: LossSpec, optim: OptimConfig, options: TrainerOptions
+    ) -> MindSporeTrainer:
+        return MindSporeTrainer(model, loss_spec, optim, options, target=resolve_device(None))
+
     def init_distributed(self, device: str | None = None) -> tuple[int, int]:
         """Join msrun's process group on ``device``: (rank, world). In msrun's
         scheduler process this serves the workers and MindSpore ends the
         process when they finish (see vdreid_mindspore.distributed)."""
         return distributed.join(device)
 
-    def trainer(
-        self, model: MVDModel, loss_spec: Any, optim: Any, **options: Any
-    ) -> MindSporeTrainer:
-        """Options: amp, dropout, seed, pynative, deterministic, distributed, sync_bn
-        (see MindSporeTrainer)."""
-        check_trainer_options("mindspore", options, OPTIONS)
-        return MindSporeTrainer(model, loss_spec, optim, target=resolve_device(None), **options)
+    def write_export(self, model: MVDModel, fmt: str, example: np.ndarray, path: Path) -> None:
+        export.write_mindir(model, example, path)
 
-    def export(
-        self,
-        model: MVDModel,
-        fmt: str,
-        path: str,
-        *,
-        example: np.ndarray,
-        tolerance: float = DEFAULT_EXPORT_TOLERANCE,
-    ) -> ExportReport:
-        """MindIR of the feature extractor, verified by reloading it (mindspore.load
-        + nn.GraphCell). See vdreid_mindspore.export for the input contract."""
-        return export_mod.export_model(model, fmt, path, example=example, tolerance=tolerance)
+    def run_export(self, fmt: str, path: Path, images: np.ndarray) -> np.ndarray:
+        return export.run_mindir(path, images)

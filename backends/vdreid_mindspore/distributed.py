@@ -54,9 +54,10 @@ def leave() -> None:
         _joined = False
 
 
-def mean_over_ranks(values: Tensor, world: int) -> Tensor:
-    """Element-wise mean of a float32 tensor over the ranks (eager)."""
-    return ops.AllReduce()(values) / world
+def sum_over_ranks(values: np.ndarray) -> np.ndarray:
+    """Element-wise sum of a host vector over the ranks (eager; the CPU
+    collectives take float32 only)."""
+    return ops.AllReduce()(Tensor(np.asarray(values, np.float32))).asnumpy().astype(np.float64)
 
 
 def digests(state: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -5,7 +5,7 @@ One step: uint8 NHWC batch -> device -> normalise (spec mean/std) -> the
 model's paths (grey views made on the device) -> ``vdreid.losses.objective``
 with MSOps -> ``ms.value_and_grad`` -> Adam, all inside one ``ms.jit``
 function (``pynative=True`` runs the same code eagerly, for debugging).
-Loss terms are summed on the device into a Parameter; :meth:`metrics`
+Loss terms are summed on the device into a Parameter; ``metrics()``
 fetches them: no host synchronisation per step.
 
 Adam is written out rather than taken from nn.Adam, whose fused kernel
@@ -22,17 +22,18 @@ Frozen tensors (param_table ``trainable=False``) get no gradient, no
 moments and no update; a trainable tensor the loss does not reach gets a
 zero gradient and is still decayed and stepped, as in torch.
 
-Dropout masks are drawn on the host from a numpy generator reseeded in
-:meth:`set_epoch` from (seed, epoch, rank), see build.Classifier.
+The frame (schedule, seeds, checks, metric averaging, the shared state
+layout) is vdreid.trainer.Trainer's. Dropout masks are drawn on the host
+from a numpy generator reseeded every epoch, see build.Classifier.
 
 Distributed (``distributed=True``, one process per device, launched by
 msrun; see vdreid_mindspore.distributed): the gradients are averaged over
 the ranks inside the compiled step (an all-reduce sum per tensor, divided
 by the world size) before weight decay and Adam, so every rank applies the
 same update; the ranks must start from the same weights and are checked to
-still hold them at :meth:`close` (batch-norm running statistics excepted:
-each rank keeps those of its own images). :meth:`metrics` averages the
-terms over ranks. ``sync_bn`` is refused: MindSpore's SyncBatchNorm is
+still hold them at ``close()`` (batch-norm running statistics excepted:
+each rank keeps those of its own images). ``sync_bn`` is refused
+(MindSporeBackend.unsupported_options): MindSpore's SyncBatchNorm is
 Ascend-only.
 
 Mixed precision (``amp``, Ascend and GPU only; MindSpore's O2 recipe):
@@ -51,30 +52,17 @@ from collections.abc import Mapping
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
-from vdreid.backend_inputs import checked_batch
-from vdreid.checkpoint import model_state, namespace_state
 from vdreid.errors import ConfigError
 from vdreid.losses import LossSpec, objective
-from vdreid.losses.objective import check_outputs
-from vdreid.optim import (
-    OPTIM,
-    OptimConfig,
-    epoch_seed,
-    lr_at,
-    optim_keys,
-    optimizer_step,
-    param_group,
-)
-from vdreid.spec import PATH_OUTPUTS, param_table, running_names, trainable_names
+from vdreid.optim import GROUPS, OptimConfig, ParamGroup
+from vdreid.spec import param_table, running_names
+from vdreid.trainer import Moments, Trainer, TrainerOptions
 from vdreid_mindspore import distributed as dist
 from vdreid_mindspore import names
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDModel, set_precision
 from vdreid_mindspore.ops import MSOps
 
-GROUPS = ("backbone", "head")
-#: what MindSporeTrainer takes (the backend checks a caller's options against it)
-OPTIONS = ("amp", "dropout", "seed", "pynative", "deterministic", "distributed", "sync_bn")
 LOSS_SCALE = (2.0**16, 2.0, 1000)  # initial scale, factor, clean steps before growing
 
 
@@ -203,16 +191,17 @@ def bias_corrections(betas: tuple[float, float], t: int) -> tuple[float, float]:
     return 1.0 - betas[0] ** t, math.sqrt(1.0 - betas[1] ** t)
 
 
-class MindSporeTrainer:
-    """Implements vdreid.backend.Trainer for a model from build.build_model.
+class MindSporeTrainer(Trainer):
+    """vdreid.trainer.Trainer for a model from build.build_model.
 
     Options: ``amp`` float16 O2 with loss scaling on Ascend/GPU (ignored on
-    the CPU), ``dropout=False`` switches the classifiers' dropout off
-    (parity runs against the oracle), ``seed`` seeds the dropout masks
-    (reseeded per epoch and rank), ``pynative=True`` runs the step eagerly
+    the CPU), ``dropout=False`` switches the classifiers' dropout off,
+    ``seed`` seeds the dropout masks (a random seed when None: the masks are
+    drawn on the host either way), ``pynative=True`` runs the step eagerly
     instead of compiling it (debugging; slow), ``deterministic`` asks
     GPU/Ascend for deterministic kernels, ``distributed`` joins msrun's
     process group and averages the gradients over it (module docstring).
+    ``target`` is the device MindSpore runs on (device.resolve_device).
     """
 
     def __init__(
@@ -220,52 +209,33 @@ class MindSporeTrainer:
         model: MVDModel,
         loss_spec: LossSpec,
         optim: OptimConfig,
+        options: TrainerOptions,
         *,
         target: str = "CPU",
-        amp: bool = True,
-        dropout: bool = True,
-        seed: int | None = None,
-        pynative: bool = False,
-        deterministic: bool = False,
-        distributed: bool = False,
-        sync_bn: bool = False,
     ):
+        super().__init__(model.spec, loss_spec, optim, options)
         # MindSpore's CPU kernels used here are deterministic already; on GPU
         # and Ascend ask the runtime for deterministic kernels.
-        if deterministic and target != "CPU":
+        if options.deterministic and target != "CPU":
             ms.set_context(deterministic="ON")
-        if sync_bn:
-            raise ConfigError(
-                "sync_bn=True: the mindspore backend has no synchronised batch norm "
-                "(MindSpore's SyncBatchNorm runs on Ascend only); leave sync_bn off, so that "
-                "each rank normalises over its own images, or train with --backend torch on CUDA"
-            )
-        self.distributed = distributed
-        self.rank, self.world = dist.join() if distributed else (0, 1)
+        self.distributed = options.distributed
+        if options.distributed:
+            self.rank, self.world = dist.join()
         self.model = model
-        self.spec = model.spec
-        self.loss_spec = loss_spec
-        self.optim_config = optim
-        self.amp = amp and target in ("Ascend", "GPU")
-        check_outputs(loss_spec, [f"{p.name}.{o}" for p in self.spec.paths for o in PATH_OUTPUTS])
-        self.dropout = dropout and bool(model.dropout_slots)
-        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        self.amp = options.amp and target in ("Ascend", "GPU")
+        self.dropout = options.dropout and bool(model.dropout_slots)
+        if self.seed is None:
+            self.seed = int(np.random.SeedSequence().entropy % 2**63)
         if self.amp:
             set_precision(model, ms.float16)
 
-        keys = names.framework_keys(self.spec)
-        params = names.tensors(model)
-        self.names = trainable_names(param_table(self.spec))
-        frozen = [n for n, info in param_table(self.spec).items() if not info.trainable]
-        for n in frozen:
-            params[keys[n]].requires_grad = False
-        self.params = {n: params[keys[n]] for n in self.names}
-        for p in self.params.values():
-            p.requires_grad = True
-        # backbone group first: the step updates each group with one HyperMap
-        self.names.sort(key=lambda n: GROUPS.index(param_group(n)))
-        self.params = {n: self.params[n] for n in self.names}
-        bounds = (0, sum(param_group(n) == "backbone" for n in self.names), len(self.names))
+        held, keys = names.tensors(model), names.framework_keys(self.spec)
+        for n, info in param_table(self.spec).items():
+            held[keys[n]].requires_grad = info.trainable and not info.running
+        # self.names lists the backbone group first: the step updates each
+        # group with one HyperMap over its slice
+        self.params = {n: held[keys[n]] for n in self.names}
+        bounds = (0, len(self.groups["backbone"]), len(self.names))
         self.step_cell = TrainStep(
             model,
             loss_spec,
@@ -276,22 +246,17 @@ class MindSporeTrainer:
             world=self.world,
         )
         self.term_names = self.step_cell.term_names
-        self._run = self.step_cell if pynative else ms.jit(self.step_cell.construct)
-        self.steps = 0
-        self._count = 0
+        self._run = self.step_cell if options.pynative else ms.jit(self.step_cell.construct)
         self._scale, self._clean = LOSS_SCALE[0], 0
-        self._finite: list[Tensor] = []
         self._check_in_step("start from the same weights")
         self.set_epoch(0)
 
     # -- schedule -----------------------------------------------------------
-    def set_epoch(self, epoch: int) -> None:
-        """Learning rates for ``epoch``; reseeds the dropout masks from (seed, epoch, rank)."""
-        self.lrs = {g: lr_at(self.optim_config, epoch, g) for g in GROUPS}
-        self.rng = np.random.default_rng(epoch_seed(self.seed, epoch, self.rank))
+    def _apply_learning_rates(self, rates: Mapping[ParamGroup, float]) -> None:
+        pass  # each step feeds self.lrs to the compiled graph (no recompilation)
 
-    def learning_rates(self) -> dict[str, float]:
-        return dict(self.lrs)
+    def _reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
 
     # -- one step -----------------------------------------------------------
     def _keeps(self, n: int) -> tuple[Tensor, ...] | None:
@@ -305,8 +270,7 @@ class MindSporeTrainer:
         # ms.jit, so every new mask would recompile the step
         return ms.mutable(tuple(keeps))
 
-    def step(self, batch: Mapping[str, np.ndarray]) -> None:
-        images, labels, modality = checked_batch(batch, self.spec.num_classes)
+    def _step(self, images: np.ndarray, labels: np.ndarray, modality: np.ndarray) -> bool:
         bc1, bc2_sqrt = bias_corrections(self.optim_config.betas, self.steps + 1)
         step_sizes = Tensor(np.array([self.lrs[g] / bc1 for g in GROUPS], np.float32))
         self.model.set_train(True)
@@ -320,58 +284,60 @@ class MindSporeTrainer:
             Tensor(np.float32(bc2_sqrt)),
             Tensor(np.float32(self._scale if self.amp else 1.0)),
         )
-        self.steps += 1
-        self._count += 1
-        if self.amp:
-            self._update_scale(bool(finite.asnumpy()))
+        if not self.amp:
+            return True
+        return self._update_scale(bool(finite.asnumpy()))
 
-    def _update_scale(self, finite: bool) -> None:
-        # dynamic loss scaling needs the overflow flag: one sync per step, on
-        # Ascend/GPU with amp only
+    def _update_scale(self, finite: bool) -> bool:
+        """Dynamic loss scaling from the overflow flag (one sync per step, on
+        Ascend/GPU with amp only); False: the step was skipped."""
         _, factor, window = LOSS_SCALE
         if not finite:
             self._scale, self._clean = max(self._scale / factor, 1.0), 0
-            self.steps -= 1  # a skipped step does not count for Adam
-            return
+            return False  # a skipped step does not count for Adam
         self._clean += 1
         if self._clean >= window:
             self._scale, self._clean = self._scale * factor, 0
+        return True
 
-    def metrics(self) -> dict[str, float]:
-        """Mean of each loss term over the steps since the last call (one host sync)."""
-        if not self._count:
-            return {}
-        sums = self.step_cell.sums
-        if self.distributed:
-            sums = dist.mean_over_ranks(sums, self.world)
-        sums = sums.asnumpy().astype(np.float64) / self._count
+    def _take_sums(self) -> dict[str, float]:
+        sums = self.step_cell.sums.asnumpy().astype(np.float64)
         self.step_cell.sums.copy_(Tensor(np.zeros(len(self.term_names), np.float32)))
-        self._count = 0
-        return {k: float(v) for k, v in zip(self.term_names, sums, strict=True)}
+        return dict(zip(self.term_names, sums.tolist(), strict=True))
+
+    def _sum_over_ranks(self, values: np.ndarray) -> np.ndarray:
+        return dist.sum_over_ranks(values)
 
     # -- state --------------------------------------------------------------
-    def state(self) -> dict[str, np.ndarray]:
-        out = names.get_state(self.model, self.spec)
-        for i, n in enumerate(self.names):
-            mk, vk = optim_keys(n)
-            out[mk] = self.step_cell.m[i].asnumpy().astype(np.float32, copy=True)
-            out[vk] = self.step_cell.v[i].asnumpy().astype(np.float32, copy=True)
-        out[f"{OPTIM}/step"] = np.array(self.steps, dtype=np.int64)
-        return out
+    def _model_state(self) -> dict[str, np.ndarray]:
+        return names.get_state(self.model, self.spec)
 
-    def load(self, state: Mapping[str, np.ndarray]) -> None:
-        """Restore model and optimiser. A state without ``optim/`` entries
-        (a model-only checkpoint) starts a fresh optimiser."""
-        names.set_state(self.model, self.spec, model_state(state))
-        optim = namespace_state(state, OPTIM)
-        shapes = {n: tuple(p.shape) for n, p in self.params.items()}
-        steps = optimizer_step(optim, shapes) if optim else 0
+    def _load_model_state(self, state: Mapping[str, np.ndarray]) -> None:
+        names.set_state(self.model, self.spec, state)
+
+    def _moments(self) -> dict[str, Moments]:
+        m, v = self.step_cell.m, self.step_cell.v
+        return {
+            n: (
+                m[i].asnumpy().astype(np.float32, copy=True),
+                v[i].asnumpy().astype(np.float32, copy=True),
+            )
+            for i, n in enumerate(self.names)
+        }
+
+    def _load_moments(self, moments: Mapping[str, Moments] | None) -> None:
         # copy_ writes in place: the compiled step keeps reading these buffers
         for i, n in enumerate(self.names):
-            for buf, key in ((self.step_cell.m[i], f"m/{n}"), (self.step_cell.v[i], f"v/{n}")):
-                value = optim[key] if optim else np.zeros(buf.shape, np.float32)
-                buf.copy_(Tensor(np.asarray(value, np.float32)))
-        self.steps = steps
+            for buf, value in zip(
+                (self.step_cell.m[i], self.step_cell.v[i]),
+                moments[n] if moments is not None else (None, None),
+                strict=True,
+            ):
+                host = np.zeros(buf.shape, np.float32) if value is None else value
+                buf.copy_(Tensor(np.asarray(host, np.float32)))
+
+    def load(self, state: Mapping[str, np.ndarray]) -> None:
+        super().load(state)
         self._check_in_step("load the same state")
 
     # -- distributed --------------------------------------------------------

@@ -4,28 +4,34 @@ over to the module that does the work (build, names, infer, train, export)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from vdreid.backend import BackendInfo, ExportReport, check_trainer_options
+from vdreid.backend import Backend, BackendInfo
+from vdreid.losses import LossSpec
+from vdreid.optim import OptimConfig
 from vdreid.spec import ModelSpec
-from vdreid_torch import export as export_mod
-from vdreid_torch import infer, names
+from vdreid.trainer import TrainerOptions
+from vdreid_torch import export, infer, names
 from vdreid_torch.build import MVDModel, build_model
 from vdreid_torch.device import resolve_device, visible_devices
 from vdreid_torch.ops import TorchOps
-from vdreid_torch.train import OPTIONS, TorchTrainer
-
-#: an ONNX export must reproduce the eager features to this (max abs diff)
-DEFAULT_EXPORT_TOLERANCE = 1e-4
+from vdreid_torch.train import TorchTrainer
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     name = "torch"
-    export_formats = export_mod.FORMATS
-    launcher = "torchrun"  # vdreid.workflows.launch: the launcher distributed runs start under
+    export_formats = export.FORMATS
+    launcher = "torchrun"
+    unsupported_options = {
+        "pynative": "torch runs eagerly already; compile=True compiles the step instead",
+    }
+
+    def __init__(self, exporter: str = "torchscript"):
+        #: the ONNX exporter tried first (vdreid_torch.export.EXPORTERS)
+        self.exporter = exporter
 
     def info(self) -> BackendInfo:
         return BackendInfo(self.name, "torch", torch.__version__, visible_devices())
@@ -58,21 +64,16 @@ class TorchBackend:
     def features(self, model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         return infer.features(model, images, batch_size=batch_size)
 
-    def trainer(self, model: MVDModel, loss_spec: Any, optim: Any, **options: Any) -> TorchTrainer:
-        """Options: amp, compile, dropout, seed, deterministic, distributed,
-        sync_bn (see TorchTrainer)."""
-        check_trainer_options("torch", options, OPTIONS)
-        return TorchTrainer(model, loss_spec, optim, **options)
+    def new_trainer(
+        self, model: MVDModel, loss_spec: LossSpec, optim: OptimConfig, options: TrainerOptions
+    ) -> TorchTrainer:
+        return TorchTrainer(model, loss_spec, optim, options)
 
-    def export(
-        self,
-        model: MVDModel,
-        fmt: str,
-        path: str,
-        *,
-        example: np.ndarray,
-        tolerance: float = DEFAULT_EXPORT_TOLERANCE,
-    ) -> ExportReport:
-        """ONNX (opset 18) of the feature extractor, verified with onnxruntime.
-        See vdreid_torch.export for the input contract."""
-        return export_mod.export_model(model, fmt, path, example=example, tolerance=tolerance)
+    def write_export(self, model: MVDModel, fmt: str, example: np.ndarray, path: Path) -> None:
+        export.write_onnx(model, example, path, exporter=self.exporter)
+
+    def run_export(self, fmt: str, path: Path, images: np.ndarray) -> np.ndarray:
+        return export.run_onnx(path, images)
+
+    def eager_features(self, model: MVDModel, images: np.ndarray) -> np.ndarray:
+        return export.eager_features(model, images)

@@ -1,4 +1,6 @@
-"""ONNX export of the feature extractor, verified with onnxruntime.
+"""ONNX export of the feature extractor: writing it and running it in
+onnxruntime (the core's recipe, vdreid.verified_export, verifies it against
+the eager model and moves it into place).
 
 Input contract of the exported graph: one input ``images``, float32 NCHW,
 already normalised with the spec's mean/std (what ``vdreid.spec.preprocess``
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import warnings
 from pathlib import Path
 
@@ -32,10 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vdreid.backend import ExportReport
-from vdreid.backend_inputs import checked_normalised
-from vdreid.errors import ExportError
-from vdreid.workflows.export import feature_drift
+from vdreid.errors import ExportError, first_line
+from vdreid_torch.build import MVDModel
 
 ONNX_OPSET = 18
 INPUT_NAME = "images"
@@ -101,35 +100,36 @@ def _dynamo_export(extractor: nn.Module, example: torch.Tensor, path: Path) -> N
 
 
 def write_onnx(
-    model: nn.Module, example: torch.Tensor, path: Path, *, exporter: str = "torchscript"
+    model: MVDModel, example: np.ndarray, path: Path, *, exporter: str = "torchscript"
 ) -> str:
-    """Export ``FeatureExtractor(model)`` with a dynamic batch axis and check
-    the file. ``torchscript`` falls back to ``dynamo`` if it fails (say, in a
-    torch without it). Returns the exporter that wrote the file."""
+    """Export ``FeatureExtractor(model)`` to ``path`` with a dynamic batch axis,
+    traced on the first two images of ``example`` (normalised float32 NCHW:
+    torch.export specialises a size-1 axis), and check the file.
+    ``torchscript`` falls back to ``dynamo`` if it fails (say, in a torch
+    without it). Returns the exporter that wrote the file."""
     import onnx
 
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown ONNX exporter {exporter!r}; expected one of {EXPORTERS}")
     tries = ["torchscript", "dynamo"] if exporter == "torchscript" else ["dynamo"]
     runs = {"torchscript": _trace_export, "dynamo": _dynamo_export}
+    device = next(model.parameters()).device
+    trace = torch.as_tensor(np.concatenate([example, example])[:2], device=device)
+    was_training = model.training
     extractor = FeatureExtractor(model).eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
     failures = []
     try:
         for name in tries:
             try:
                 with _quiet_exporter(), torch.no_grad():
-                    runs[name](extractor, example, tmp)
-                onnx.checker.check_model(str(tmp), full_check=True)
+                    runs[name](extractor, trace, path)
+                onnx.checker.check_model(str(path), full_check=True)
             except Exception as exc:
-                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                failures.append(f"{name}: {type(exc).__name__}: {detail}")
+                failures.append(f"{name}: {type(exc).__name__}: {first_line(exc)}")
                 continue
-            os.replace(tmp, path)
             return name
     finally:
-        tmp.unlink(missing_ok=True)
+        model.train(was_training)
     raise ExportError(
         f"torch could not write the feature extractor as ONNX opset {ONNX_OPSET} "
         f"({'; '.join(failures)}); report it with the checkpoint's spec"
@@ -149,47 +149,16 @@ def run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def eager_features(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """The eager model's features in strict fp32 (no TF32 on CUDA)."""
+def eager_features(model: MVDModel, images: np.ndarray) -> np.ndarray:
+    """The eager model's features in eval mode and strict fp32 (no TF32 on CUDA)."""
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
-        with torch.inference_mode():
-            x = torch.as_tensor(images, dtype=torch.float32, device=device)
-            return model.test_feature(x).float().cpu().numpy()
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
-
-
-def export_model(
-    model: nn.Module,
-    fmt: str,
-    path: str | Path,
-    *,
-    example: np.ndarray,
-    tolerance: float,
-    exporter: str = "torchscript",
-) -> ExportReport:
-    """Write ``model``'s feature extractor as ``fmt`` to ``path`` and compare
-    onnxruntime's features with the eager model's on ``example``.
-
-    The graph is traced on the first two images and verified on all of
-    them, so the check also covers the dynamic batch axis.
-    """
-    if fmt not in FORMATS:
-        raise ExportError(f"the torch backend exports {', '.join(FORMATS)}; got format {fmt!r}")
-    example = checked_normalised(example)
-    path = Path(path)
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters()).device
-        # torch.export specialises a size-1 axis, so trace on two images
-        trace = torch.as_tensor(np.concatenate([example, example])[:2], device=device)
-        write_onnx(model, trace, path, exporter=exporter)
-        eager = eager_features(model, example, device)
+        with torch.inference_mode():
+            x = torch.as_tensor(images, dtype=torch.float32, device=next(model.parameters()).device)
+            return model.test_feature(x).float().cpu().numpy()
     finally:
         model.train(was_training)
-    exported = run_onnx(path, example)
-    max_abs, min_cos = feature_drift(eager, exported)
-    return ExportReport(str(path), fmt, max_abs, min_cos, tolerance)
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

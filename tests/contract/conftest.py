@@ -25,13 +25,12 @@ from vdreid.spec import ModelSpec, preprocess
 from vdreid.workflows.parity import perturbed_state
 
 NUM_CLASSES = 4
-#: the format each first-party backend's export case uses
-EXPORT_FORMATS = {"torch": "onnx", "mindspore": "mindir"}
 
 
 @pytest.fixture(scope="session")
-def export_format(backend_name: str) -> str:
-    return EXPORT_FORMATS[backend_name]
+def export_format(backend) -> str:
+    """The backend's own export format (its first)."""
+    return backend.export_format()
 
 
 @pytest.fixture(scope="session")

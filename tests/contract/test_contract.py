@@ -20,12 +20,13 @@ from vdreid.ops import NumpyOps
 from vdreid.presets import RECIPES, recipe
 from vdreid.reference import reference_forward, reference_forward_with_stats
 from vdreid.spec import param_table, running_names
-from vdreid.workflows.export import example_batch, feature_drift
+from vdreid.trainer import TrainerOptions
+from vdreid.verified_export import example_batch, feature_drift
 
 FORWARD_ATOL = 1e-4  # fp32 backend vs float64 oracle, max abs diff
 LOSS_RTOL = 1e-4  # relative, per loss term (measured on torch: <= 2e-5)
 LOSS_PRESETS = ("official", "paper", "msport")
-PARITY = {"amp": False, "dropout": False, "seed": 0}
+PARITY = TrainerOptions(amp=False, dropout=False, seed=0)
 
 
 def max_diff(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> dict[str, float]:
@@ -119,7 +120,7 @@ def test_loss_terms_on_backend_ops_match_numpy(backend, spec, state, images, bat
 def test_train_step_loss_terms_match_oracle(backend, model, spec, state, images, batch, loss_name):
     """The trainer's first-step terms are computed before the update, on ``state``."""
     _, want = oracle_terms(spec, state, images, batch, loss_name)
-    trainer = backend.trainer(model, recipe(loss_name).loss, recipe("tiny").optim, **PARITY)
+    trainer = backend.trainer(model, recipe(loss_name).loss, recipe("tiny").optim, PARITY)
     trainer.step(batch)
     got = trainer.metrics()
     assert set(got) == set(want)
@@ -145,12 +146,12 @@ def test_model_state_checkpoint_round_trip_is_exact(
 
 def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batch, tmp_path):
     loss, optim = recipe("official").loss, recipe("tiny").optim
-    trainer = backend.trainer(model, loss, optim, **PARITY)
+    trainer = backend.trainer(model, loss, optim, PARITY)
     trainer.step(batch)
     before = trainer.state()
     assert int(before["optim/step"]) == 1 and before["optim/step"].dtype == np.int64
     save_checkpoint(tmp_path / "t.safetensors", before, spec=spec)
-    other = backend.trainer(backend.build(spec, device="cpu"), loss, optim, **PARITY)
+    other = backend.trainer(backend.build(spec, device="cpu"), loss, optim, PARITY)
     other.load(load_checkpoint(tmp_path / "t.safetensors").tensors)
     after = other.state()
     assert set(after) == set(before)
@@ -161,7 +162,7 @@ def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batc
 
 
 def test_trainer_refuses_a_damaged_optimiser_state(backend, model, spec):
-    trainer = backend.trainer(model, recipe("official").loss, recipe("tiny").optim, **PARITY)
+    trainer = backend.trainer(model, recipe("official").loss, recipe("tiny").optim, PARITY)
     state = trainer.state()  # a fresh optimiser: step 0, zero moments
     no_v = {k: v for k, v in state.items() if not k.startswith("optim/v/")}
     with pytest.raises(CheckpointError, match=r"optimiser state \(optim/\.\.\.\) does not match"):
@@ -201,7 +202,9 @@ def test_export_runs_in_its_runtime_with_the_same_features(
 
 # (f) ------------------------------------------------------------------------
 def test_optimiser_steps_lower_the_loss_and_stay_finite(backend, model, spec, batch):
-    trainer = backend.trainer(model, recipe("official").loss, recipe("tiny").optim, seed=0)
+    trainer = backend.trainer(
+        model, recipe("official").loss, recipe("tiny").optim, TrainerOptions(seed=0)
+    )
     totals = []
     for _ in range(4):
         trainer.step(batch)

@@ -20,6 +20,7 @@ from vdreid.checkpoint import model_state
 from vdreid.losses import CrossEntropyTerm, LossSpec
 from vdreid.presets import recipe
 from vdreid.spec import ModelSpec
+from vdreid.trainer import TrainerOptions
 from vdreid.workflows.parity import parity_case, perturbed_state, warm_optimizer_state
 
 WORLD = 2
@@ -51,7 +52,9 @@ def case():
 def trainer_for(backend, spec, start, loss, optim, **options):
     model = backend.build(spec, device="cpu")
     backend.set_state(model, model_state(start))
-    trainer = backend.trainer(model, loss, optim, amp=False, dropout=False, seed=0, **options)
+    trainer = backend.trainer(
+        model, loss, optim, TrainerOptions(amp=False, dropout=False, seed=0, **options)
+    )
     trainer.load(start)
     return trainer
 

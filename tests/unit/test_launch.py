@@ -106,13 +106,21 @@ def test_a_launcher_other_than_the_backends_is_refused_with_the_command_to_use()
 
 
 class FakeBackend:
-    """Records the join; ``joined`` is what the framework reports."""
+    """The members of vdreid.backend.Backend that start() uses. Records the
+    join; ``joined`` is what the framework reports (None: the trainer joins)."""
 
     def __init__(self, launcher: str, joined: tuple[int, int] | None):
         self.launcher = launcher
+        self.joined = joined
         self.calls: list[str | None] = []
-        if joined is not None:
-            self.init_distributed = lambda device=None: self.calls.append(device) or joined
+
+    def info(self):
+        return types.SimpleNamespace(devices=("cpu",))
+
+    def init_distributed(self, device=None):
+        if self.joined is not None:
+            self.calls.append(device)
+        return self.joined
 
 
 def test_start_joins_the_backends_group_once_on_the_run_device():

@@ -10,6 +10,8 @@ from vdreid import registry
 from vdreid.backend import BackendInfo
 from vdreid.errors import BackendNotAvailable
 
+from fake_backend import FakeBackend
+
 
 def test_first_party_backends_are_registered():
     assert {"torch", "mindspore"} <= set(registry.registered())
@@ -45,21 +47,29 @@ def test_broken_entry_point_reports_import_error(monkeypatch):
 
 
 def test_third_party_backend_is_loaded_from_its_entry_point(monkeypatch):
-    """A backend from another distribution needs only an entry point."""
+    """A backend from another distribution needs only a Backend subclass and an entry point."""
 
-    class FakeBackend:
-        name = "fake"
-
+    class ThirdPartyBackend(FakeBackend):
         def info(self):
             return BackendInfo("fake", "numpy", "1", ("cpu",))
 
     module = types.ModuleType("vdreid_fake_backend")
-    module.FakeBackend = FakeBackend
+    module.FakeBackend = ThirdPartyBackend
     monkeypatch.setitem(sys.modules, "vdreid_fake_backend", module)
     ep = md.EntryPoint("fake", "vdreid_fake_backend:FakeBackend", registry.ENTRY_POINT_GROUP)
     monkeypatch.setattr(registry, "registered", lambda: {"fake": ep})
     info, status = registry.probe("fake")
     assert status == "ok" and info == BackendInfo("fake", "numpy", "1", ("cpu",))
+
+
+def test_an_entry_point_that_is_not_a_backend_is_refused(monkeypatch):
+    module = types.ModuleType("vdreid_old_backend")
+    module.Backend = type("Backend", (), {"name": "old"})  # the protocol of older releases
+    monkeypatch.setitem(sys.modules, "vdreid_old_backend", module)
+    ep = md.EntryPoint("old", "vdreid_old_backend:Backend", registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "registered", lambda: {"old": ep})
+    with pytest.raises(BackendNotAvailable, match=r"not a vdreid\.backend\.Backend subclass"):
+        registry.get("old")
 
 
 def test_epoch_seeds_depend_on_seed_epoch_and_rank_only():
@@ -68,15 +78,3 @@ def test_epoch_seeds_depend_on_seed_epoch_and_rank_only():
     seeds = {epoch_seed(s, e, r) for s in (0, 1) for e in (0, 1) for r in (0, 1)}
     assert len(seeds) == 8 and all(0 <= x < 2**63 for x in seeds)
     assert epoch_seed(3, 4, 1) == epoch_seed(3, 4, 1)  # a resumed run draws the same
-
-
-def test_unknown_trainer_options_are_named_with_the_known_ones():
-    from vdreid.backend import check_trainer_options
-    from vdreid.errors import ConfigError
-
-    check_trainer_options("demo", {"amp": True}, ("amp", "seed"))
-    with pytest.raises(
-        ConfigError,
-        match=r"the demo trainer does not take .*\['warp'\]; it takes \['amp', 'seed'\]",
-    ):
-        check_trainer_options("demo", {"warp": 1, "amp": True}, ("amp", "seed"))

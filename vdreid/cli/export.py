@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, handle_errors, print_json
+from vdreid.verified_export import EXAMPLE_BATCH, EXPORT_TOLERANCE
 
 
 @handle_errors
@@ -38,17 +39,17 @@ def export(
     tolerance: Annotated[
         float,
         typer.Option("--tolerance", help="Largest allowed |exported - eager| feature difference."),
-    ] = 1e-4,
+    ] = EXPORT_TOLERANCE,
     batch: Annotated[
         int, typer.Option("--batch", help="Images in the seeded verification batch.")
-    ] = 4,
+    ] = EXAMPLE_BATCH,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Export the feature extractor of CHECKPOINT and check it against the eager model.
 
     The exported graph takes normalised float32 NCHW images (any batch size)
     and returns the test feature. Exits 2 when the runtime's features drift
-    past --tolerance (the file is then removed).
+    past --tolerance (--out is then left as it was).
     """
     from vdreid.workflows.export import export_checkpoint
 

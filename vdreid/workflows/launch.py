@@ -21,9 +21,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vdreid.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from vdreid.backend import Backend
 
 TORCHRUN, MSRUN = "torchrun", "msrun"
 MS_WORKER, MS_SCHED = "MS_WORKER", "MS_SCHED"
@@ -168,7 +171,7 @@ def start(
     backend_name: str,
     *,
     device: str | None = None,
-    backend: Any | None = None,
+    backend: Backend | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Launch:
     """This process's launch, checked against the backend, after joining the
@@ -187,12 +190,11 @@ def start(
         from vdreid import registry
 
         backend = registry.get(backend_name)
-    check_backend(launch, backend_name, getattr(backend, "launcher", None))
-    info = getattr(backend, "info", None)
-    device = launch.device_for(device, info().devices if info is not None else ())
+    check_backend(launch, backend_name, backend.launcher)
+    device = launch.device_for(device, backend.info().devices)
     launch = dataclasses.replace(launch, device=device)
-    join = getattr(backend, "init_distributed", None)
-    if join is None:  # the trainer joins (torch: DistributedDataParallel)
+    joined = backend.init_distributed(device)
+    if joined is None:  # the trainer joins (torch: DistributedDataParallel)
         if launch.rank is None and not launch.scheduler:
             raise ConfigError(
                 f"{launch.launcher} gave this process no rank and the {backend_name} backend "
@@ -200,7 +202,7 @@ def start(
                 "(msrun --node_rank)"
             )
         return launch
-    rank, world = join(device)
+    rank, world = joined
     if launch.scheduler:
         return launch
     if world != launch.world or launch.rank not in (None, rank):

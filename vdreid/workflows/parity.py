@@ -65,6 +65,7 @@ from vdreid.spec import (
     running_names,
     trainable_names,
 )
+from vdreid.trainer import TrainerOptions
 
 #: largest allowed difference per check: (kind, tolerance). fp32 backends
 #: against the float64 oracle differ by rounding in summation order.
@@ -80,7 +81,7 @@ TOLERANCES: dict[str, tuple[Literal["abs", "rel"], float]] = {
 }
 NUM_CLASSES = 4
 #: the options that make a training step deterministic and comparable
-PARITY_OPTIONS = {"amp": False, "dropout": False, "seed": 0}
+PARITY_OPTIONS = TrainerOptions(amp=False, dropout=False, seed=0)
 WARM_STEP = 10
 #: relative differences divide by max(|reference|, REL_FLOOR) per tensor
 REL_FLOOR = 1e-6
@@ -258,7 +259,7 @@ def run_backend(
     rows.append(largest("features", name, "oracle", got, {"test_feature": oracle}))
 
     say(f"{name}: one training step from a warm trainer state (compiles the step)")
-    trainer = b.trainer(run.model, case.loss, case.optim, **PARITY_OPTIONS)
+    trainer = b.trainer(run.model, case.loss, case.optim, PARITY_OPTIONS)
     trainer.load({**case.state, **warm_optimizer_state(case.spec)})
     trainer.step(case.batch)
     run.terms, run.stepped = trainer.metrics(), trainer.state()

@@ -26,10 +26,10 @@ from vdreid.data.readers import read_dataset
 from vdreid.data.records import DatasetIndex, arrays
 from vdreid.data.sampler import IdentitySampler
 from vdreid.errors import CheckpointError, ConfigError, NumericalError
-from vdreid.optim import lr_at
 from vdreid.presets import recipe
 from vdreid.spec import init_state
 from vdreid.spec.model import ModelSpec, spec_hash
+from vdreid.trainer import Trainer, TrainerOptions
 from vdreid.workflows.evaluate import Evaluation, evaluate_model
 from vdreid.workflows.features import open_cache
 from vdreid.workflows.pretrained import apply_pretrained
@@ -126,13 +126,15 @@ def train(
                 f"pretrained: {report.loaded} tensors from {cfg.pretrained}, {report.kept_initial} kept initial"
             )
     backend.set_state(model, state)
-    # Options every backend takes (amp, seed); the others only when asked for,
-    # so a backend without them still runs the default recipe.
-    options: dict[str, Any] = {"amp": cfg.amp, "seed": cfg.seed}
-    options.update({k: True for k in ("compile", "deterministic") if getattr(cfg, k)})
-    if world > 1:
-        options.update(distributed=True, sync_bn=cfg.sync_bn)
-    trainer = backend.trainer(model, loss_spec, cfg.optim, **options)
+    options = TrainerOptions(
+        amp=cfg.amp,
+        compile=cfg.compile,
+        seed=cfg.seed,
+        deterministic=cfg.deterministic,
+        distributed=world > 1,
+        sync_bn=cfg.sync_bn and world > 1,
+    )
+    trainer = backend.trainer(model, loss_spec, cfg.optim, options)
 
     start_epoch, best_map = 0, -math.inf
     if resumed is not None:
@@ -163,9 +165,7 @@ def train(
                         _save(run.best, trainer, spec, cfg, sampler, done, best_map, meta)
             if lead and (done % cfg.checkpoint_every == 0 or done == cfg.epochs):
                 _save(run.last, trainer, spec, cfg, sampler, done, best_map, meta)
-    close = getattr(trainer, "close", None)  # optional in the Trainer protocol
-    if close is not None:
-        close()
+    trainer.close()
 
     evaluation = None
     if evaluate and lead and index.test:
@@ -177,7 +177,7 @@ def train(
 
 
 def _train_epoch(
-    trainer: Any,
+    trainer: Trainer,
     sampler: IdentitySampler,
     assembler: BatchAssembler,
     bar: TrainProgress,
@@ -200,7 +200,7 @@ def _train_epoch(
         metrics = _checked(trainer.metrics(), epoch, step, run)
         speed = bar.show(metrics)
         if run is not None:
-            lrs = {f"lr_{g}": lr_at(cfg.optim, epoch, g) for g in ("backbone", "head")}
+            lrs = {f"lr_{g}": lr for g, lr in trainer.learning_rates().items()}
             run.log(
                 {
                     "epoch": epoch,
@@ -237,7 +237,7 @@ def _checked(
 
 def _save(
     path: Path,
-    trainer: Any,
+    trainer: Trainer,
     spec: Any,
     cfg: TrainConfig,
     sampler: IdentitySampler,
@@ -275,7 +275,7 @@ def _read_resume(path: Path, expected_hash: str) -> Checkpoint:
     return ckpt
 
 
-def _restore(trainer: Any, sampler: IdentitySampler, ckpt: Checkpoint) -> tuple[int, float]:
+def _restore(trainer: Trainer, sampler: IdentitySampler, ckpt: Checkpoint) -> tuple[int, float]:
     trainer.load(ckpt.tensors)
     sampler.load_state(json.loads(ckpt.meta[META_SAMPLER]))
     return int(ckpt.meta[META_EPOCH]), float(ckpt.meta.get(META_BEST, "-inf"))

@@ -15,6 +15,7 @@ from vdreid.losses import CrossEntropyTerm, LossSpec  # noqa: E402
 from vdreid.optim import OptimConfig  # noqa: E402
 from vdreid.presets import recipe  # noqa: E402
 from vdreid.spec import init_state  # noqa: E402
+from vdreid.trainer import TrainerOptions  # noqa: E402
 from vdreid.workflows.parity import parity_case, perturbed_state, warm_optimizer_state  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.backend import MindSporeBackend  # noqa: E402
@@ -83,9 +84,7 @@ def ce_trainer():
         model,
         LossSpec(ce=CrossEntropyTerm()),
         recipe("tiny").optim,
-        amp=False,
-        dropout=False,
-        seed=0,
+        TrainerOptions(amp=False, dropout=False, seed=0),
     )
     return case, backend, model, trainer
 
@@ -130,7 +129,10 @@ def test_dropout_masks_repeat_per_epoch_and_seed(ce_trainer):
 
     def masks(seed, epoch):
         t = backend.trainer(
-            model, LossSpec(ce=CrossEntropyTerm()), recipe("tiny").optim, amp=False, seed=seed
+            model,
+            LossSpec(ce=CrossEntropyTerm()),
+            recipe("tiny").optim,
+            TrainerOptions(amp=False, seed=seed),
         )
         t.set_epoch(epoch)
         return [k.asnumpy() for k in t._keeps(8)]
@@ -151,7 +153,12 @@ def test_bad_batches_and_options_are_user_errors(ce_trainer):
     with pytest.raises(DataError, match="uint8"):
         trainer.step({**case.batch, "images": case.batch["images"].astype(np.float32)})
     with pytest.raises(ConfigError, match="compile"):
-        backend.trainer(model, LossSpec(ce=CrossEntropyTerm()), recipe("tiny").optim, compile=True)
+        backend.trainer(
+            model,
+            LossSpec(ce=CrossEntropyTerm()),
+            recipe("tiny").optim,
+            TrainerOptions(compile=True),
+        )
 
 
 def test_distributed_needs_msrun_and_sync_bn_is_refused(ce_trainer, monkeypatch):
@@ -160,9 +167,9 @@ def test_distributed_needs_msrun_and_sync_bn_is_refused(ce_trainer, monkeypatch)
     monkeypatch.delenv("MS_ROLE", raising=False)
     loss, optim = LossSpec(ce=CrossEntropyTerm()), recipe("tiny").optim
     with pytest.raises(ConfigError, match="not started by msrun .*msrun --worker_num N"):
-        backend.trainer(model, loss, optim, distributed=True)
+        backend.trainer(model, loss, optim, TrainerOptions(distributed=True))
     with pytest.raises(ConfigError, match="sync_bn=True: .*SyncBatchNorm runs on Ascend only"):
-        backend.trainer(model, loss, optim, distributed=True, sync_bn=True)
+        backend.trainer(model, loss, optim, TrainerOptions(distributed=True, sync_bn=True))
 
 
 def test_mixed_precision_steps_and_skips_an_overflowing_step():
@@ -177,9 +184,8 @@ def test_mixed_precision_steps_and_skips_an_overflowing_step():
         model,
         LossSpec(ce=CrossEntropyTerm()),
         recipe("tiny").optim,
+        TrainerOptions(amp=True, dropout=False),
         target="GPU",
-        amp=True,
-        dropout=False,
     )
     assert trainer.amp
     before = trainer.state()

@@ -18,11 +18,10 @@ from vdreid.cli.app import app  # noqa: E402
 from vdreid.errors import ExportError  # noqa: E402
 from vdreid.presets import recipe  # noqa: E402
 from vdreid.spec import init_state  # noqa: E402
-from vdreid.workflows.export import example_batch  # noqa: E402
+from vdreid.verified_export import example_batch  # noqa: E402
 from vdreid_torch import names  # noqa: E402
 from vdreid_torch.backend import TorchBackend  # noqa: E402
 from vdreid_torch.build import build_model  # noqa: E402
-from vdreid_torch.export import export_model  # noqa: E402
 
 runner = CliRunner()
 
@@ -133,8 +132,8 @@ def test_the_other_exporter_also_verifies(spec, tmp_path, exporter):
     model = build_model(spec)
     names.set_state(model, spec, init_state(spec, 0))
     path = tmp_path / "m.onnx"
-    report = export_model(
-        model, "onnx", path, example=example_batch(spec, 3), tolerance=1e-4, exporter=exporter
+    report = TorchBackend(exporter=exporter).export(
+        model, "onnx", path, example=example_batch(spec, 3), tolerance=1e-4
     )
     assert report.ok and path.is_file(), report
 

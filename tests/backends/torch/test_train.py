@@ -12,6 +12,7 @@ from vdreid.losses import objective  # noqa: E402
 from vdreid.optim import OptimConfig, lr_at, param_group  # noqa: E402
 from vdreid.presets import recipe  # noqa: E402
 from vdreid.spec import init_state, param_table, trainable_names  # noqa: E402
+from vdreid.trainer import TrainerOptions  # noqa: E402
 from vdreid_torch import names  # noqa: E402
 from vdreid_torch.backend import TorchBackend  # noqa: E402
 from vdreid_torch.build import build_model  # noqa: E402
@@ -40,7 +41,7 @@ def make_trainer(spec, state, **options):
     backend = TorchBackend()
     model = backend.build(spec, device="cpu")
     backend.set_state(model, state)
-    return backend.trainer(model, LOSS, OPTIM, **{"amp": False, **options})
+    return backend.trainer(model, LOSS, OPTIM, TrainerOptions(**{"amp": False, **options}))
 
 
 def random_optim_state(spec, step: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -154,11 +155,13 @@ def test_bad_batches_are_rejected_before_the_device(spec, batch):
         trainer.step({**batch, "images": batch["images"].astype(np.float32)})
 
 
-def test_unknown_trainer_options_are_named(spec):
+def test_unknown_and_unsupported_trainer_options_are_named(spec):
     backend = TorchBackend()
     model = backend.build(spec, device="cpu")
-    with pytest.raises(ConfigError, match="warp_speed"):
-        backend.trainer(model, LOSS, OPTIM, warp_speed=True)
+    with pytest.raises(TypeError, match="warp_speed"):
+        backend.trainer(model, LOSS, OPTIM, TrainerOptions(warp_speed=True))  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"pynative=True: the torch backend does not support it"):
+        backend.trainer(model, LOSS, OPTIM, TrainerOptions(pynative=True))
 
 
 def test_metrics_average_the_steps_since_the_last_fetch(spec, batch):
