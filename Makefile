@@ -28,6 +28,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check vdreid backends tests benchmarks
 	$(BIN)/ruff format --check vdreid backends tests benchmarks
+	$(BIN)/mypy vdreid backends
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

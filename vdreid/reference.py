@@ -51,7 +51,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarra
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     k = w.shape[2]
-    windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]  # N C Ho Wo k k
+    # numpy's stub types axis as one int; a tuple works (numpy>=1.20)
+    windows = sliding_window_view(x, (k, k), axis=(2, 3))  # type: ignore[call-overload]
+    windows = windows[:, :, ::stride, ::stride]  # N C Ho Wo k k
     return np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
 
 
@@ -60,9 +62,8 @@ def max_pool(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarra
         x = np.pad(
             x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf
         )
-    return sliding_window_view(x, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride].max(
-        axis=(4, 5)
-    )
+    windows = sliding_window_view(x, (kernel, kernel), axis=(2, 3))  # type: ignore[call-overload]
+    return windows[:, :, ::stride, ::stride].max(axis=(4, 5))
 
 
 def channel_attention(x: np.ndarray, scale: np.ndarray) -> np.ndarray:

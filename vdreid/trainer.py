@@ -131,7 +131,7 @@ class Trainer(abc.ABC):
 
     def learning_rates(self) -> dict[str, float]:
         """The learning rate of each parameter group the next step uses."""
-        return dict(self.lrs)
+        return {group: rate for group, rate in self.lrs.items()}
 
     # -- one step -----------------------------------------------------------
     def step(self, batch: Mapping[str, np.ndarray]) -> None:

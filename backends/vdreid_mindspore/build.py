@@ -361,7 +361,7 @@ class MVDModel(nn.Cell):
 
     def construct(self, x: Tensor, keeps: tuple[Tensor, ...] | None = None) -> tuple[Tensor, ...]:
         g = self.grey(x)
-        out = ()
+        out: tuple[Tensor, ...] = ()
         for i, (_, branch, view) in enumerate(self.routes):
             k, zk = None, None
             if keeps is not None:
@@ -376,7 +376,7 @@ class MVDModel(nn.Cell):
 
     def test_feature(self, x: Tensor) -> Tensor:
         g = self.grey(x)
-        feats = ()
+        feats: tuple[Tensor, ...] = ()
         for _, branch, view in self.feature_routes:
             feats = feats + (getattr(self, branch).observe(g if view == "grey" else x)[1],)
         return self.compose(list(feats))

@@ -225,7 +225,7 @@ class MindSporeTrainer(Trainer):
         self.amp = options.amp and target in ("Ascend", "GPU")
         self.dropout = options.dropout and bool(model.dropout_slots)
         if self.seed is None:
-            self.seed = int(np.random.SeedSequence().entropy % 2**63)
+            self.seed = int(np.random.default_rng().integers(2**63 - 1))
         if self.amp:
             set_precision(model, ms.float16)
 

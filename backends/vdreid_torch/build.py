@@ -228,6 +228,9 @@ def _channel(values: tuple[float, float, float]) -> torch.Tensor:
 class Normalise(nn.Module):
     """uint8 NHWC -> normalised float32 NCHW (mirrors vdreid.spec.preprocess)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.register_buffer("mean", _channel(spec.input.mean), persistent=False)
@@ -240,6 +243,10 @@ class Normalise(nn.Module):
 
 class Grey(nn.Module):
     """The spec's grey view of a normalised NCHW batch (mirrors vdreid.spec.to_grey)."""
+
+    k: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, spec: ModelSpec):
         super().__init__()

@@ -46,7 +46,7 @@ EXPORTERS = ("torchscript", "dynamo")
 class FeatureExtractor(nn.Module):
     """Wraps the model so the exported graph maps images to the test feature only."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: MVDModel):
         super().__init__()
         self.model = model
 
@@ -96,6 +96,8 @@ def _dynamo_export(extractor: nn.Module, example: torch.Tensor, path: Path) -> N
         external_data=False,
         verbose=False,
     )
+    if program is None:  # torch returns None only for file-writing calls
+        raise ExportError("torch's dynamo exporter returned no program")
     program.save(str(path), external_data=False)
 
 

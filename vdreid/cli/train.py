@@ -85,6 +85,7 @@ def train(
         return
     if launch.launcher is not None:  # one device per process: this one's
         cfg = cfg.model_copy(update={"device": launch.device})
+    assert launch.rank is not None  # start() gives every worker its rank
     result = run_training(
         cfg,
         resume=resume,

@@ -92,17 +92,17 @@ class ImageCache:
         progress: bool = True,
     ) -> ImageCache:
         """The cache of ``paths`` at ``size`` = (H, W) under ``cache_dir``, built or rebuilt when needed."""
-        paths = tuple(str(p) for p in paths)
-        if not paths:
+        files = tuple(str(p) for p in paths)
+        if not files:
             raise DataError("cannot cache an empty image list; the dataset split has no images")
         size = (int(size[0]), int(size[1]))
-        folder = Path(cache_dir) / _list_key(paths, size)
-        fp = fingerprint(paths, size)
+        folder = Path(cache_dir) / _list_key(files, size)
+        fp = fingerprint(files, size)
         built = False
         if _stored_fingerprint(folder) != fp:
-            _build(folder, paths, size, fp, workers=workers, progress=progress)
+            _build(folder, files, size, fp, workers=workers, progress=progress)
             built = True
-        return cls(folder, paths, size, fp, built)
+        return cls(folder, files, size, fp, built)
 
     def __len__(self) -> int:
         return len(self.paths)

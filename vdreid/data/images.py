@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from vdreid.errors import DataError
 
 #: The resampling filter of the official Resize((h, w)) on PIL images.
-RESAMPLE = Image.BILINEAR
+RESAMPLE = Image.Resampling.BILINEAR
 RESAMPLE_NAME = "pil-bilinear"
 
 

@@ -166,7 +166,7 @@ def parity_case(seed: int = 0, loss: str = "official") -> ParityCase:
     spec = tiny.model_spec(NUM_CLASSES)
     rng = np.random.default_rng([seed, 7])
     images = rng.integers(0, 256, (8, spec.input.height, spec.input.width, 3), dtype=np.uint8)
-    batch = {
+    batch: dict[str, np.ndarray] = {
         "images": images,
         "labels": np.repeat(np.arange(2, dtype=np.int64), 4),
         "modality": np.tile(np.array([0, 0, 1, 1], dtype=np.int64), 2),
@@ -254,9 +254,9 @@ def run_backend(
 
     say(f"{name}: features against the oracle")
     run = BackendRun(name, b, _fresh(b, case), {}, {})
-    oracle = reference_forward(case.spec, case.state, images)["test_feature"]
+    feature = reference_forward(case.spec, case.state, images)["test_feature"]
     got = {"test_feature": _features(run, case)}
-    rows.append(largest("features", name, "oracle", got, {"test_feature": oracle}))
+    rows.append(largest("features", name, "oracle", got, {"test_feature": feature}))
 
     say(f"{name}: one training step from a warm trainer state (compiles the step)")
     trainer = b.trainer(run.model, case.loss, case.optim, PARITY_OPTIONS)

@@ -21,6 +21,7 @@ the layout. :mod:`vdreid.data.synth.writer` turns it into files.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Plan:
     jobs: tuple[Job, ...]
     texts: dict[str, str]  # relative path -> content
     folders: tuple[str, ...]  # created even when empty (camera folders)
-    summary: dict[str, object]
+    summary: Mapping[str, object]
 
     @property
     def n_images(self) -> int:
@@ -166,7 +167,7 @@ def _regdb(n_train: int, n_test: int, per_cam: int, size, rng) -> Plan:
         thr = tuple(f"Thermal/{pid}/{s.format(m='t')}" for s in stems)
         names[pid] = {"visible": vis, "thermal": thr}
         jobs.append(Job(pid, (Shot(1, False, 1, vis), Shot(2, True, 1, thr))))
-    texts = {}
+    texts: dict[str, str] = {}
     for trial in regdb.TRIALS:
         order = np.random.default_rng([int(rng.integers(1 << 31)), trial]).permutation(
             np.arange(1, n + 1)
@@ -188,7 +189,8 @@ def _regdb(n_train: int, n_test: int, per_cam: int, size, rng) -> Plan:
 
 
 def _llcm(n_train: int, n_test: int, per_cam: int, size, rng) -> Plan:
-    jobs, lines = [], {"train_vis.txt": [], "train_nir.txt": []}
+    jobs: list[Job] = []
+    lines: dict[str, list[str]] = {"train_vis.txt": [], "train_nir.txt": []}
     test_ids = list(range(n_train + 1, n_train + n_test + 1))
     for pid in range(1, n_train + n_test + 1):
         train = pid <= n_train
