@@ -221,8 +221,11 @@ class Branch(nn.Module):
 
 
 # -- inputs ---------------------------------------------------------------------
-def _channel(values: tuple[float, float, float]) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float32).reshape(1, 3, 1, 1)
+def _constants(module: nn.Module, **channels: tuple[float, float, float]) -> None:
+    """Per-channel constants as (1, 3, 1, 1) buffers that are not state."""
+    for name, values in channels.items():
+        value = torch.tensor(values, dtype=torch.float32).reshape(1, 3, 1, 1)
+        module.register_buffer(name, value, persistent=False)
 
 
 class Normalise(nn.Module):
@@ -233,8 +236,7 @@ class Normalise(nn.Module):
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        self.register_buffer("mean", _channel(spec.input.mean), persistent=False)
-        self.register_buffer("std", _channel(spec.input.std), persistent=False)
+        _constants(self, mean=spec.input.mean, std=spec.input.std)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.permute(0, 3, 1, 2).float() / 255.0
@@ -250,9 +252,7 @@ class Grey(nn.Module):
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        self.register_buffer("k", _channel(spec.grey.coefficients), persistent=False)
-        self.register_buffer("mean", _channel(spec.input.mean), persistent=False)
-        self.register_buffer("std", _channel(spec.input.std), persistent=False)
+        _constants(self, k=spec.grey.coefficients, mean=spec.input.mean, std=spec.input.std)
         self.pixel = spec.grey.space == "pixel"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

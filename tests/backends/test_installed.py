@@ -1,12 +1,12 @@
-"""`vdreid backends` and `vdreid doctor` on the installed first-party backends
-(tests/cli runs the same commands on the fake backend)."""
+"""`vdreid backends` and `vdreid doctor` find the first-party backends
+installed and working. The commands' own logic (tables, JSON, a mismatch
+exiting 1) is tested on the fake backend in tests/cli/test_cli_basics.py."""
 
 import json
 
 from typer.testing import CliRunner
 
 from vdreid.cli.app import app
-from vdreid.workflows import doctor as doctor_mod
 
 runner = CliRunner()
 
@@ -35,17 +35,3 @@ def test_doctor_runs_a_computation_on_every_backend():
     assert all(
         b["max_abs_diff"] is not None and b["max_abs_diff"] < 1e-5 for b in report["backends"]
     )
-
-
-def test_doctor_fails_on_a_wrong_result(monkeypatch):
-    real = doctor_mod.smoke
-
-    def skewed(ops):
-        out = real(ops)
-        return out + 1.0 if ops.name == "torch" else out
-
-    monkeypatch.setattr(doctor_mod, "smoke", skewed)
-    r = runner.invoke(app, ["doctor", "--json"])
-    assert r.exit_code == 1
-    rows = {b["name"]: b for b in json.loads(r.output)["backends"]}
-    assert rows["torch"]["status"].startswith("mismatch")
