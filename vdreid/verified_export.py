@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,9 +99,9 @@ def verified_export(
     example = checked_normalised(example)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    # a fresh name, not a file: the writer creates it with the mode it gives
+    # its files (mkstemp's would be 0600)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp.{fmt}")
     try:
         write(tmp, example)
         max_abs, min_cos = feature_drift(eager(example), run(tmp, example))

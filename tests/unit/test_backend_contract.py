@@ -6,6 +6,9 @@ destination only verified, atomically."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -122,6 +125,9 @@ def test_a_verified_file_is_moved_into_place_and_its_temporary_name_is_gone(tmp_
     (tmp,) = steps.written
     assert tmp.parent == out.parent and tmp.name.startswith(".m.npy.") and tmp.suffix == ".npy"
     assert [p.name for p in out.parent.iterdir()] == ["m.npy"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # the writer's mode, kept
 
 
 @pytest.mark.parametrize("failure", ["drift", "writer"])
