@@ -8,24 +8,24 @@ Layout:
   ``vdreid.version``, ``vdreid.backend`` (the writer) and the caller's own
   string pairs (keys must not start with "vdreid.").
 
-Writes are atomic: a temporary file in the target folder, fsync, then
-os.replace, so a crash leaves the old file or the new one, never half.
+Writes are atomic (vdreid.outputs): a temporary file in the target folder,
+fsync, then os.replace, so a crash leaves the old file or the new one, never
+half; the file's mode follows the umask.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
-from vdreid import __version__
+from vdreid import __version__, outputs
 from vdreid.errors import CheckpointError, SpecError
 from vdreid.spec.model import ModelSpec, spec_from_json, spec_hash
 from vdreid.spec.params import param_table
@@ -67,22 +67,13 @@ def save_checkpoint(
         if not isinstance(name, str) or not name:
             raise CheckpointError(f"tensor names must be non-empty strings, got {name!r}")
         arrays[name] = np.asarray(value, order="C")  # ascontiguousarray would make 0-d arrays 1-d
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        try:
-            save_file(arrays, tmp, metadata=metadata)
-        except (SafetensorError, ValueError, TypeError) as exc:
-            raise CheckpointError(
-                f"cannot write {path}: {exc}; pass numeric numpy arrays (float, int, bool)"
-            ) from None
-        with open(tmp, "rb") as fh:  # the data must be on disk before the rename
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        data = save(arrays, metadata=metadata)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"cannot write {path}: {exc}; pass numeric numpy arrays (float, int, bool)"
+        ) from None
+    outputs.write_bytes(path, data, "checkpoint")
     return path
 
 
@@ -137,6 +128,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             sorted(tensors.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
         )
     return Checkpoint(tensors=tensors, spec=spec, meta=metadata)
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A checkpoint's metadata alone (the tensors are not read)."""
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            return dict(fh.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
 
 
 @dataclasses.dataclass(frozen=True)

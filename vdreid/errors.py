@@ -45,6 +45,15 @@ class NumericalError(VdreidError):
     """Training produced NaN or Inf values."""
 
 
+class OutputError(VdreidError):
+    """A file or folder vdreid must write cannot be written, or is not vdreid's to replace."""
+
+
+class Interrupted(Exception):  # noqa: N818 - not an error: the user asked to stop
+    """The user stopped a command (Ctrl-C); the message says what was kept and
+    how to go on. The CLI prints it and exits 130, as a shell does after SIGINT."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when empty),
     for one-line error reports that quote another error."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,7 +26,7 @@ from vdreid.checkpoint import (
     state_report,
     with_namespace,
 )
-from vdreid.errors import CheckpointError
+from vdreid.errors import CheckpointError, OutputError
 from vdreid.optim import optimizer_step
 from vdreid.presets import recipe
 from vdreid.spec import init_state, param_table, spec_hash
@@ -118,14 +122,51 @@ def test_failed_writes_leave_the_old_file_and_no_temp(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError):  # unserialisable tensor: fails inside the writer
         save_checkpoint(path, {"a": np.array(["text", None], dtype=object)})
 
-    def broken_replace(src, dst):
-        raise OSError("disk full")
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OutputError) as err:  # D19: the reason and what to do, not "numpy arrays"
         save_checkpoint(path, {"a": np.zeros(4, np.float32)})
+    assert str(err.value) == (
+        f"cannot write checkpoint {path}: No space left on device; "
+        "free some space or choose another path"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["ck.safetensors"]
     assert path.read_bytes() == before
+
+
+def test_checkpoints_follow_the_umask_like_every_other_output(tmp_path):  # D20
+    path = save_checkpoint(tmp_path / "ck.safetensors", {"a": np.ones(4, np.float32)})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+_KILLED_WRITE = """
+import os, signal, sys
+import numpy as np
+from vdreid.checkpoint import save_checkpoint
+
+def killed(src, dst):  # between the write and the rename
+    os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = killed
+save_checkpoint(sys.argv[1], {"a": np.full(1000, 2.0, np.float32)})
+"""
+
+
+def test_the_next_write_removes_the_temp_of_a_killed_one(tmp_path):  # D14
+    path = save_checkpoint(tmp_path / "last.safetensors", {"a": np.ones(1000, np.float32)})
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(path)])
+    assert killed.returncode == -signal.SIGKILL
+    (orphan,) = [p for p in tmp_path.iterdir() if p != path]
+    assert orphan.stat().st_size > 4000  # a full-size temporary file
+    assert float(load_checkpoint(path).tensors["a"][0]) == 1.0  # the old one intact
+    again = "import sys, numpy as np; from vdreid.checkpoint import save_checkpoint; "
+    again += "save_checkpoint(sys.argv[1], {'a': np.zeros(3, np.float32)})"
+    subprocess.run([sys.executable, "-c", again, str(path)], check=True)  # a later process
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_strict_report_lists_every_problem_at_once(spec):

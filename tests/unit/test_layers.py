@@ -24,7 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("vdreid.trainer", "vdreid.presets"),
     ("vdreid.optim", "vdreid.reference", "vdreid.verified_export"),
     ("vdreid.losses", "vdreid.checkpoint"),
-    ("vdreid.ops", "vdreid.spec", "vdreid.backend_inputs"),
+    ("vdreid.ops", "vdreid.spec", "vdreid.backend_inputs", "vdreid.outputs"),
     ("vdreid.errors", "vdreid"),
 )
 FLOOR = {room: len(FLOORS) - i for i, rooms in enumerate(FLOORS) for room in rooms}

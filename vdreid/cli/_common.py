@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from vdreid.errors import VdreidError
+from vdreid.errors import Interrupted, VdreidError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -19,10 +19,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code for errors caused by the user's input (bad flag, missing file...).
 USER_ERROR = 2
+#: Exit code after Ctrl-C (128 + SIGINT), as a shell reports it.
+INTERRUPTED = 130
 
 
 def handle_errors(fn: F) -> F:
-    """Print a VdreidError as one red line and exit 2, without a traceback."""
+    """Print a VdreidError as one red line and exit 2, without a traceback;
+    after Ctrl-C say what the command kept (Interrupted) and exit 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -31,6 +34,12 @@ def handle_errors(fn: F) -> F:
         except VdreidError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(USER_ERROR) from None
+        except (Interrupted, KeyboardInterrupt) as exc:
+            said = str(exc) if isinstance(exc, Interrupted) else "stopped"
+            err_console.print(
+                f"[bold yellow]interrupted:[/] {said}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 
