@@ -86,3 +86,81 @@ def test_corrupt_or_missing_images_are_named(images, tmp_path):
 
 def test_default_cache_dir_is_inside_the_dataset_root(tmp_path):
     assert default_cache_dir(tmp_path) == tmp_path / ".vdreid-cache"
+
+
+def test_a_damaged_cache_is_rebuilt_with_one_line(images, tmp_path, capfd):  # D10
+    first = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    npy = first.folder / "images.npy"
+    expected = np.asarray(first.images).copy()
+    del first
+    with open(npy, "r+b") as f:
+        f.truncate(npy.stat().st_size // 2)
+    capfd.readouterr()
+    again = ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    err = capfd.readouterr().err
+    assert again.built and np.array_equal(np.asarray(again.images), expected)
+    assert err.count("\n") == 1 and "is damaged" in err and "rebuilding it" in err
+    assert str(again.folder) in err.replace("\n", "")
+
+
+def test_a_full_disk_is_a_clear_error_before_decoding(images, tmp_path, monkeypatch):  # D9
+    import vdreid.data.cache as cache_mod
+    from vdreid import outputs
+    from vdreid.errors import OutputError
+
+    decoded = []
+    monkeypatch.setattr(cache_mod, "load_image", lambda p, s: decoded.append(p))
+    monkeypatch.setattr(outputs, "free_bytes", lambda folder: 1000)
+    with pytest.raises(OutputError) as err:
+        ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    msg = str(err.value)
+    assert "not enough space for the image cache" in msg and "the disk has 1.0 KB free" in msg
+    assert "cache_dir" in msg and decoded == []
+    (folder,) = (tmp_path / "c").iterdir()
+    assert os.listdir(folder) == []  # no cache-sized temporary file left
+
+
+def test_allocation_failure_removes_the_temp_file(images, tmp_path, monkeypatch):  # D9
+    import errno
+
+    from vdreid.errors import OutputError
+
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no posix_fallocate on this platform: only the free-space check applies")
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    with pytest.raises(OutputError, match="No space left on device"):
+        ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
+    (folder,) = (tmp_path / "c").iterdir()
+    assert os.listdir(folder) == []
+
+
+_KILLED_BUILD = """
+import os, signal, sys
+import vdreid.data.cache as cache
+from vdreid.data.cache import ImageCache
+
+def killed(*args):  # in the middle of decoding
+    os.kill(os.getpid(), signal.SIGKILL)
+
+cache.load_image = killed
+ImageCache.open(sys.argv[2:], (24, 12), sys.argv[1], progress=False)
+"""
+
+
+def test_a_killed_build_leaves_a_temp_the_next_build_removes(images, tmp_path):  # D14
+    import subprocess
+    import sys
+
+    killed = subprocess.run([sys.executable, "-c", _KILLED_BUILD, str(tmp_path / "c"), *images])
+    assert killed.returncode == -9
+    (folder,) = (tmp_path / "c").iterdir()
+    (orphan,) = os.listdir(folder)
+    assert orphan.startswith(".vdreid-tmp-") and orphan.endswith("-images.npy")
+    rebuild = "import sys; from vdreid.data.cache import ImageCache; "
+    rebuild += "ImageCache.open(sys.argv[2:], (24, 12), sys.argv[1], progress=False)"
+    subprocess.run([sys.executable, "-c", rebuild, str(tmp_path / "c"), *images], check=True)
+    assert sorted(os.listdir(folder)) == ["images.npy", "meta.json"]

@@ -59,6 +59,19 @@ def test_sysu_splits_follow_the_exp_files(trees):
     assert [r.path for r in index.test] == sorted(r.path for r in index.test)
 
 
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_sysu_test_ids_in_the_training_split_files_are_refused(copy_of, split):  # D5
+    root = copy_of("sysu")
+    test = sorted(_ids(root / "exp" / "test_id.txt"))
+    path = root / "exp" / f"{split}_id.txt"
+    path.write_text(path.read_text().strip() + "," + ",".join(map(str, test[:2])) + "\n")
+    with pytest.raises(DataError) as err:
+        read_dataset("sysu", root)
+    msg = str(err.value)
+    assert f"2 id(s) are both {split} and test ids ({test[0]}, {test[1]})" in msg
+    assert str(root / "exp") in msg and "delete exp/" in msg
+
+
 def test_sysu_mat_twins_read_like_the_txt_files(trees, copy_of):
     root = copy_of("sysu")
     for split in ("train", "val", "test"):
@@ -186,6 +199,18 @@ def test_regdb_label_out_of_range_names_file_and_line(copy_of):
         read_dataset("regdb", root)
 
 
+def test_regdb_image_in_train_and_test_is_refused(copy_of):  # D5 (labels are per split)
+    root = copy_of("regdb")
+    test_line = (root / "idx" / "test_visible_1.txt").read_text().splitlines()[0]
+    train = root / "idx" / "train_visible_1.txt"
+    train.write_text(train.read_text() + test_line.split()[0] + " 0\n")
+    with pytest.raises(DataError) as err:
+        read_dataset("regdb", root)
+    msg = str(err.value)
+    assert "regdb trial 1" in msg and "1 image(s) are in both the training and the test" in msg
+    assert str(root / test_line.split()[0]) in msg
+
+
 def test_regdb_index_line_pointing_nowhere(copy_of):
     root = copy_of("regdb")
     path = root / "idx" / "train_thermal_1.txt"
@@ -285,6 +310,62 @@ def test_manifest_bad_values_name_the_line(tmp_path):
     path.write_text("path,pid,cam,modality,split\nimg/zz.png,1,1,visible,train\n")
     with pytest.raises(DataError, match=rf"{path}:2: image {tmp_path}/img/zz.png does not exist"):
         read_dataset("manifest", path)
+
+
+def test_manifest_with_a_byte_order_mark_reads_like_without(tmp_path):  # D19
+    path = _manifest(
+        tmp_path,
+        "path,pid,cam,modality,split",
+        ["img/a.png,5,1,visible,train", "img/c.png,9,3,infrared,test"],
+    )
+    plain = read_dataset("manifest", path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # Excel's "CSV UTF-8"
+    assert read_dataset("manifest", path) == plain
+
+
+def test_manifest_duplicate_rows_name_both_lines(tmp_path):  # D6
+    rows = ["img/a.png,5,1,visible,train", "img/c.png,9,3,infrared,test"]
+    path = _manifest(
+        tmp_path, "path,pid,cam,modality,split", [*rows, "img/../img/c.png,9,3,infrared,test"]
+    )
+    with pytest.raises(DataError) as err:
+        read_dataset("manifest", path)
+    assert str(err.value).startswith(f"{path}:4 repeats line 3 (image {tmp_path}/img/../img/c.png)")
+    assert "delete one of them" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "again, shown",
+    [
+        ("img/a.png,6,1,visible,train", "(pid 6, cam 1, visible, train)"),
+        ("img/a.png,5,2,infrared,train", "(pid 5, cam 2, infrared, train)"),
+        ("img/a.png,5,1,visible,val", "(pid 5, cam 1, visible, val)"),
+    ],
+)
+def test_manifest_conflicting_rows_name_both_lines(tmp_path, again, shown):  # D6
+    rows = ["img/a.png,5,1,visible,train", "img/c.png,9,3,infrared,test", again]
+    path = _manifest(tmp_path, "path,pid,cam,modality,split", rows)
+    with pytest.raises(DataError) as err:
+        read_dataset("manifest", path)
+    msg = str(err.value)
+    assert f"lines 2 and 4 both list image {tmp_path}/img/a.png" in msg
+    assert "(pid 5, cam 1, visible, train)" in msg and shown in msg
+
+
+def test_manifest_test_identity_also_in_train_or_val_is_refused(tmp_path):  # D5
+    rows = [
+        "img/a.png,5,1,visible,train",
+        "img/b.png,9,2,visible,val",
+        "img/c.png,9,3,infrared,test",
+    ]
+    path = _manifest(tmp_path, "path,pid,cam,modality,split", rows)
+    with pytest.raises(DataError) as err:
+        read_dataset("manifest", path)
+    msg = str(err.value)
+    assert "1 identity is in the test split and in train/val, first pid 9 (lines 3 and 4)" in msg
+    rows[1] = "img/b.png,5,2,infrared,val"  # a val identity may also be a train identity
+    path.write_text("path,pid,cam,modality,split\n" + "\n".join(rows) + "\n")
+    assert len(read_dataset("manifest", path).val) == 1
 
 
 def test_read_dataset_rejects_unknown_names_and_misplaced_trials(trees):

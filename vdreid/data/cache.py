@@ -6,9 +6,13 @@ folder under the cache directory is named after the file list and the
 size (``<sha1 of the paths>-<H>x<W>``); ``meta.json`` holds the
 fingerprint of the files' current state (path, byte size, mtime) and the
 resize settings. Opening a cache whose fingerprint no longer matches
-(a file was replaced, touched, resized) rebuilds it in place. Writes go to
-temporary names first and are renamed into place, so an interrupted build
-is never mistaken for a complete one.
+(a file was replaced, touched, resized) rebuilds it in place, and so does
+a damaged one (an ``images.npy`` that no longer loads, or of the wrong
+size or shape), with one line saying so. Writes go through vdreid.outputs:
+temporary names first, renamed into place, so an interrupted build is never
+mistaken for a complete one; the disk space is checked and allocated
+before the first image is decoded, so a full disk is a clear error, not a
+SIGBUS in the middle of the build.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vdreid import outputs
 from vdreid.data.images import RESAMPLE_NAME, load_image
-from vdreid.data.progress import progress_bar
+from vdreid.data.progress import note, progress_bar
 from vdreid.errors import DataError
 
 #: Bump when the stored layout or the decoding changes: old caches rebuild.
@@ -98,11 +103,13 @@ class ImageCache:
         size = (int(size[0]), int(size[1]))
         folder = Path(cache_dir) / _list_key(files, size)
         fp = fingerprint(files, size)
-        built = False
-        if _stored_fingerprint(folder) != fp:
-            _build(folder, files, size, fp, workers=workers, progress=progress)
-            built = True
-        return cls(folder, files, size, fp, built)
+        if _stored_fingerprint(folder) == fp:
+            damage = _damage(folder, (len(files), *size, 3))
+            if damage is None:
+                return cls(folder, files, size, fp, False)
+            note(f"the image cache {folder} is damaged ({damage}): rebuilding it")
+        _build(folder, files, size, fp, workers=workers, progress=progress)
+        return cls(folder, files, size, fp, True)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -122,6 +129,17 @@ def _stored_fingerprint(folder: Path) -> str | None:
     return meta.get("fingerprint")
 
 
+def _damage(folder: Path, shape: tuple[int, ...]) -> str | None:
+    """Why the complete-looking cache in ``folder`` cannot be used, or None."""
+    try:
+        images = np.load(folder / "images.npy", mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        return f"images.npy does not load: {exc}"
+    if images.shape != shape or images.dtype != np.uint8:
+        return f"images.npy holds {images.dtype} {images.shape}, expected uint8 {shape}"
+    return None
+
+
 def _build(
     folder: Path,
     paths: tuple[str, ...],
@@ -131,20 +149,16 @@ def _build(
     workers: int,
     progress: bool,
 ) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(
-            f"cannot create the image cache folder {folder}: {exc.strerror}; choose a writable cache folder"
-        ) from None
+    outputs.make_folder(folder, "the image cache folder")  # a read-only dataset: choose cache_dir
     (folder / "meta.json").unlink(missing_ok=True)  # from now on the cache is incomplete
-    tmp = folder / f"images.{os.getpid()}.tmp.npy"
-    arr = np.lib.format.open_memmap(
-        tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[0], size[1], 3)
-    )
-    del arr  # workers reopen the file; the header is written
+    todo = "free some space there, or choose another cache folder (cache_dir)"
     chunks = [(i, min(i + _CHUNK, len(paths))) for i in range(0, len(paths), _CHUNK)]
-    try:
+    with outputs.atomic(folder / "images.npy", "image cache") as tmp:
+        arr = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[0], size[1], 3)
+        )
+        del arr  # workers reopen the file; the header is written
+        outputs.reserve(tmp, os.path.getsize(tmp), "image cache", todo)
         with progress_bar(
             len(paths), f"caching {len(paths)} images at {size[0]}x{size[1]}", enabled=progress
         ) as advance:
@@ -158,9 +172,6 @@ def _build(
                     ]
                     for fut in as_completed(futs):
                         advance(fut.result())
-        os.replace(tmp, folder / "images.npy")
-    finally:
-        tmp.unlink(missing_ok=True)
     meta = {
         "format": FORMAT,
         "fingerprint": fp,
@@ -168,9 +179,7 @@ def _build(
         "resample": RESAMPLE_NAME,
         "count": len(paths),
     }
-    meta_tmp = folder / f"meta.{os.getpid()}.tmp"
-    meta_tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(meta_tmp, folder / "meta.json")
+    outputs.write_text(folder / "meta.json", json.dumps(meta, indent=1), "image cache index")
 
 
 def _fill(npy: str, paths: Sequence[str], start: int, size: tuple[int, int]) -> int:

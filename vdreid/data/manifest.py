@@ -5,11 +5,18 @@ Columns (header row required, any order, extra columns ignored):
 ``cam`` (integer camera), ``modality`` (``visible`` or ``infrared``),
 ``split`` (``train``, ``val`` or ``test``). ``train`` holds the train rows
 only; ``val`` and ``test`` their rows; records keep the manifest's order.
+The file is UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8").
+
+Errors, each naming the line(s): a row that repeats another, two rows that
+give one image different values, and an identity (pid) in the test split
+that is also in train or val (a model evaluated on identities it was
+trained on measures memorisation).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from vdreid.data.records import DatasetIndex, Modality, Record
@@ -36,8 +43,9 @@ def read_manifest(root: Path) -> DatasetIndex:
     path = manifest_path(root)
     base = path.parent
     rows: dict[str, list[Record]] = {s: [] for s in SPLITS}
+    seen: dict[str, tuple[int, str, Record]] = {}  # image -> (line, split, record)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             header = [h.strip() for h in (reader.fieldnames or [])]
             missing = [c for c in COLUMNS if c not in header]
@@ -47,8 +55,10 @@ def read_manifest(root: Path) -> DatasetIndex:
                     f"expected a header row with {', '.join(COLUMNS)}"
                 )
             reader.fieldnames = header
-            for lineno, row in enumerate(reader, start=2):
+            for row in reader:
+                lineno = reader.line_num
                 split, record = _row(row, path, lineno, base)
+                _check_repeat(seen, path, lineno, split, record)
                 rows[split].append(record)
     except UnicodeDecodeError as exc:
         raise DataError(
@@ -58,6 +68,7 @@ def read_manifest(root: Path) -> DatasetIndex:
         raise DataError(
             f"manifest {path} has no train or test rows; expected split values {', '.join(SPLITS)}"
         )
+    _check_test_ids(seen, path)
     return DatasetIndex(
         name="manifest",
         root=base,
@@ -87,3 +98,48 @@ def _row(row: dict[str, str | None], path: Path, lineno: int, base: Path) -> tup
     return split, Record(
         str(image), int(values["pid"]), int(values["cam"]), MODALITY_NAMES[modality]
     )
+
+
+def _describe(split: str, r: Record) -> str:
+    return f"pid {r.pid}, cam {r.cam}, {r.modality.name.lower()}, {split}"
+
+
+def _check_repeat(
+    seen: dict[str, tuple[int, str, Record]], path: Path, lineno: int, split: str, r: Record
+) -> None:
+    key = os.path.normpath(r.path)
+    if key not in seen:
+        seen[key] = (lineno, split, r)
+        return
+    first, first_split, other = seen[key]
+    if (first_split, other.pid, other.cam, other.modality) == (split, r.pid, r.cam, r.modality):
+        raise DataError(
+            f"{path}:{lineno} repeats line {first} (image {r.path}); a repeated row counts the "
+            "image twice (in training, and as two queries or gallery items in evaluation): "
+            "delete one of them"
+        )
+    raise DataError(
+        f"{path}: lines {first} and {lineno} both list image {r.path}, as "
+        f"({_describe(first_split, other)}) and ({_describe(split, r)}); an image has one "
+        "identity, camera, modality and split: keep the right row, delete the other"
+    )
+
+
+def _check_test_ids(seen: dict[str, tuple[int, str, Record]], path: Path) -> None:
+    """No test identity may also be a train or val identity."""
+    first_line: dict[tuple[str, int], int] = {}
+    for lineno, split, r in seen.values():
+        first_line.setdefault(("test" if split == "test" else "fit", r.pid), lineno)
+    shared = sorted(
+        pid for kind, pid in first_line if kind == "test" and ("fit", pid) in first_line
+    )
+    if shared:
+        pid = shared[0]
+        raise DataError(
+            f"{path}: {len(shared)} identit{'y is' if len(shared) == 1 else 'ies are'} in the test "
+            f"split and in train/val, first pid {pid} (lines {first_line[('fit', pid)]} and "
+            f"{first_line[('test', pid)]}), all: {', '.join(map(str, shared[:20]))}"
+            f"{' ...' if len(shared) > 20 else ''}; evaluating on identities the model was "
+            "trained on measures memorisation, not re-identification: give every identity one "
+            "side of the split"
+        )

@@ -28,3 +28,8 @@ def progress_bar(
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def note(text: str) -> None:
+    """One line on stderr about something vdreid did on the user's behalf."""
+    Console(stderr=True).print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)

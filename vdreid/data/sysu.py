@@ -1,7 +1,8 @@
 """SYSU-MM01: ``<root>/cam1..cam6/<pid:04d>/<NNNN>.jpg`` plus ``exp/`` id files.
 
 Split ids come from ``exp/{train,val,test}_id.txt`` (ONE line of
-comma-separated ids) or their ``.mat`` twins (variable ``id``). When the
+comma-separated ids) or their ``.mat`` twins (variable ``id``); an id in
+both the test file and the train or val file is an error. When the
 folder has no ``exp/`` at all, the official ids packaged with vdreid are
 used and the index says so in ``notes``. Training uses train + val ids (the
 official recipe), ``val`` holds the val-id records, ``test`` the test-id
@@ -41,7 +42,18 @@ def read_split_ids(root: Path) -> tuple[dict[str, tuple[int, ...]], tuple[str, .
     files.require_dir(
         exp, "SYSU-MM01 split folder", "it must hold train_id.txt, val_id.txt and test_id.txt"
     )
-    return {s: _read_id_file(exp, s) for s in SPLITS}, ()
+    ids = {s: _read_id_file(exp, s) for s in SPLITS}
+    for split in ("train", "val"):
+        shared = sorted(set(ids[split]) & set(ids["test"]))
+        if shared:
+            raise DataError(
+                f"SYSU-MM01 split files in {exp}: {len(shared)} id(s) are both {split} and test "
+                f"ids ({', '.join(map(str, shared[:20]))}{' ...' if len(shared) > 20 else ''}); "
+                "testing on identities the model was trained on measures memorisation: fix "
+                f"{split}_id and test_id, or delete exp/ to use the official split packaged "
+                "with vdreid"
+            )
+    return ids, ()
 
 
 def _read_id_file(exp: Path, split: str) -> tuple[int, ...]:

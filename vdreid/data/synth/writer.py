@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vdreid import outputs
 from vdreid.data.progress import progress_bar
 from vdreid.data.synth.person import appearance, camera_style, poses, render
 from vdreid.data.synth.plan import Job, Plan
@@ -31,18 +32,26 @@ def prepare_out(out: Path) -> Path:
         raise DataError(
             f"--out {out} exists and is not an empty folder; choose a new folder or remove it first"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return outputs.make_folder(out, "--out")
 
 
 def write_plan(plan: Plan, out: Path, seed: int, *, workers: int = 1, progress: bool = True) -> int:
-    """Write every image and text file of ``plan`` under ``out``; returns the image count."""
+    """Write every image, then every text file of ``plan`` under ``out``; returns
+    the image count. The text files (split and index files) come last, so a
+    tree with them is complete (the demo reuses such a tree)."""
     out = prepare_out(out)
-    for folder in plan.folders:
-        (out / folder).mkdir(parents=True, exist_ok=True)
-    for rel, text in plan.texts.items():
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text(text, encoding="utf-8")
+    try:
+        for folder in plan.folders:
+            (out / folder).mkdir(parents=True, exist_ok=True)
+        written = _write_images(plan, out, seed, workers=workers, progress=progress)
+        for rel, text in plan.texts.items():
+            outputs.write_text(out / rel, text, "split file")
+    except OSError as exc:
+        raise outputs.output_error(out, exc, "the synthetic dataset in") from None
+    return written
+
+
+def _write_images(plan: Plan, out: Path, seed: int, *, workers: int, progress: bool) -> int:
     written = 0
     with progress_bar(plan.n_images, f"writing {plan.layout} images", enabled=progress) as advance:
         if workers <= 1:
