@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from vdreid.config import (
@@ -70,3 +72,25 @@ def test_a_bad_input_size_is_refused():
         recipe("tiny").model_spec(3, input_size=(16, 8))
     with pytest.raises(ConfigError, match="input_size"):
         resolve_train_config(None, {"preset": "tiny", "input_size": [128]})
+
+
+def test_unreadable_config_files_are_one_line_errors(tmp_path):  # D12
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'root = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"latin1.toml is not UTF-8 text .* save it as UTF-8"):
+        resolve_train_config(latin1)
+    with pytest.raises(
+        ConfigError, match=rf"config file {tmp_path} is a folder; pass a .toml file"
+    ):
+        resolve_train_config(tmp_path)
+
+
+@pytest.mark.parametrize("preset", [["tiny"], [1], {}, 3, None])
+def test_a_preset_that_is_not_a_name_is_refused(tmp_path, preset):  # D13
+    with pytest.raises(ConfigError, match=r"unknown preset .*choose one of"):
+        resolve_train_config(None, {"preset": preset})
+    if preset is not None:  # TOML has no null
+        path = tmp_path / "p.toml"
+        path.write_text(f"preset = {json.dumps(preset).replace(':', '=')}\n")
+        with pytest.raises(ConfigError, match="unknown preset"):
+            resolve_train_config(path)
