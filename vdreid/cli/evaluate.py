@@ -49,6 +49,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Features once per image, the dataset's protocol, R1/R5/R10/R20/mAP/mINP as mean ± std."""
+    from vdreid import outputs
     from vdreid.config import ProtocolConfig, validate
     from vdreid.workflows.evaluate import evaluate_checkpoint, summary_rows
 
@@ -66,6 +67,9 @@ def evaluate(
         ),
         "evaluation options",
     )
+    if json_out is not None:  # before the features are computed, not after
+        outputs.refuse_input(json_out, {"--checkpoint": checkpoint, "--root": root}, "--json")
+        outputs.check_writable(json_out, "--json")
     ev = evaluate_checkpoint(
         backend,
         checkpoint,

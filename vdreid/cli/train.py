@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from vdreid.cli._common import console, handle_errors
+from vdreid.cli._common import console, err_console, handle_errors
 from vdreid.presets import RECIPES
 
 
@@ -46,7 +46,10 @@ def train(
     ] = None,
     resume: Annotated[
         str | None,
-        typer.Option(help="'auto' (the run folder's last checkpoint) or a checkpoint path."),
+        typer.Option(
+            help="'auto': continue the run in --out from its last checkpoint, with its recorded "
+            "config.toml unless --config is given (a fresh run when it has none); or a checkpoint path."
+        ),
     ] = None,
     overrides: Annotated[
         list[str] | None,
@@ -58,9 +61,10 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Train, checkpoint and evaluate (see docs/training.md)."""
-    from vdreid.config import merge, parse_overrides, resolve_train_config
+    from vdreid.config import TrainConfig, merge, parse_overrides, resolve_train_config
     from vdreid.workflows.evaluate import summary_rows
     from vdreid.workflows.launch import start as start_launch
+    from vdreid.workflows.run_dir import recorded_config
     from vdreid.workflows.train import train as run_training
 
     flags: dict[str, Any] = {
@@ -79,7 +83,17 @@ def train(
         ).items()
         if v is not None
     }
-    cfg = resolve_train_config(config, merge(parse_overrides(overrides or []), flags))
+    given = merge(parse_overrides(overrides or []), flags)
+    out = given.get("out", TrainConfig.model_fields["out"].default)
+    if config is None and resume == "auto" and isinstance(out, str | Path):
+        config = recorded_config(Path(out))  # the run's own settings, then the flags
+        if config is not None:
+            err_console.print(
+                f"settings: {config} (the run's recorded configuration)",
+                highlight=False,
+                soft_wrap=True,
+            )
+    cfg = resolve_train_config(config, given)
     launch = start_launch(cfg.backend, device=cfg.device)
     if launch.scheduler:  # msrun's coordinating process: it never trains
         return

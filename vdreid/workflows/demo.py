@@ -4,25 +4,32 @@ synthesise -> evaluate the untrained `tiny` network -> train it -> evaluate
 it with the SYSU protocol -> export ONNX (torch) and MindIR (MindSpore, from
 the same checkpoint) and verify both. The untrained and trained numbers come
 from the same network, data and protocol in the same run.
+
+``--out`` is an OwnedFolder (vdreid.outputs): ``data/`` (synthesised once,
+reused while complete; a dataset put there by the user is read, never
+changed), ``run/`` (a run folder, started afresh each time) and the
+exports. Anything else in it, or a ``data/`` or ``run/`` vdreid did not
+write, stops the demo before it starts: it never deletes a user's file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from vdreid import registry
+from vdreid import outputs, registry
 from vdreid.config import resolve_train_config
 from vdreid.data.readers import read_dataset
 from vdreid.data.synth import synthesize
+from vdreid.data.sysu import SPLITS
 from vdreid.spec import init_state
 from vdreid.workflows.evaluate import Evaluation, evaluate_model
 from vdreid.workflows.export import ExportResult, export_checkpoint
+from vdreid.workflows.run_dir import RunDir
 from vdreid.workflows.train import run_spec, train
 
 #: Exports the demo makes: (backend, format, file name).
@@ -49,18 +56,41 @@ def run_demo(
     console: Console | None = None,
 ) -> DemoResult:
     console = console or Console(stderr=True)
-    out = Path(out)
-    seconds: dict[str, float] = {}
-    data = out / "data"
-    t0 = time.perf_counter()
-    if not (data / "exp").is_dir():
-        console.print(f"[bold]1/4[/] synthesising a SYSU-like dataset in {data}")
-        shutil.rmtree(data, ignore_errors=True)
-        synthesize("sysu", data, seed=0, progress=progress)
-    seconds["synthesise"] = time.perf_counter() - t0
+    folder = outputs.OwnedFolder(out, "demo")
+    _check_folder(folder, exports)  # before anything, the lock file included, is written
+    with folder.locked():
+        return _demo(folder, backend, epochs, overrides or {}, exports, progress, console)
 
-    run_dir = out / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)  # a demo always trains from scratch
+
+def _check_folder(folder: outputs.OwnedFolder, exports: tuple[tuple[str, str, str], ...]) -> bool:
+    """Refuse a folder holding anything the demo did not write; True when
+    ``data/`` holds a complete tree to reuse."""
+    data, run = folder.root / "data", folder.root / "run"
+    # synthesis writes the split files last, each atomically
+    complete = all((data / "exp" / f"{s}_id.txt").is_file() for s in SPLITS)
+    names = ", ".join(["data/", "run/", *(f for _, _, f in exports)])
+    folder.refuse_foreign(
+        f"the demo writes {names} there: choose a new or empty --out, or an earlier demo's folder",
+        inputs=("data",) if complete else (),
+    )
+    if run.is_dir():
+        RunDir(run).files.refuse_foreign(
+            f"the demo starts {run} afresh: move those files away, or choose another --out"
+        )
+    return complete
+
+
+def _demo(
+    folder: outputs.OwnedFolder,
+    backend: str,
+    epochs: int | None,
+    overrides: dict[str, Any],
+    exports: tuple[tuple[str, str, str], ...],
+    progress: bool,
+    console: Console,
+) -> DemoResult:
+    out = folder.root
+    data, run_dir = out / "data", out / "run"
     fields: dict[str, Any] = {
         "backend": backend,
         "preset": "tiny",
@@ -72,14 +102,30 @@ def run_demo(
     if epochs is not None:
         fields["epochs"] = epochs
     cfg = resolve_train_config(
-        None, {**(overrides or {}), **{k: v for k, v in fields.items() if v is not None}}
+        None, {**overrides, **{k: v for k, v in fields.items() if v is not None}}
     )
+    b = registry.get(backend)
+    reuse = _check_folder(folder, exports)
+
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if not reuse:
+        console.print(f"[bold]1/4[/] synthesising a SYSU-like dataset in {data}")
+        folder.remove_owned(["data/"])  # an interrupted synthesis of an earlier demo
+        folder.claim("data/")
+        synthesize("sysu", data, seed=0, progress=progress)
+    seconds["synthesise"] = time.perf_counter() - t0
+
+    run = RunDir(run_dir)
+    if run_dir.is_dir():  # a demo always trains from scratch
+        with run.writing():
+            run.files.remove_owned()
+    folder.claim("run/", *(f for _, _, f in exports))
 
     console.print("[bold]2/4[/] evaluating the untrained network (same spec, same initial weights)")
     t0 = time.perf_counter()
     index = read_dataset(cfg.dataset, cfg.root)
     spec = run_spec(cfg, index.train_labels()[1])
-    b = registry.get(backend)
     model = b.build(spec, device=cfg.device)
     b.set_state(model, init_state(spec, cfg.seed))
     untrained = evaluate_model(

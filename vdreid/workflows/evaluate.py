@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vdreid import registry
+from vdreid import outputs, registry
 from vdreid.backend import Backend
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.config import ProtocolConfig
@@ -40,10 +40,7 @@ class Evaluation:
         }
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        tmp.replace(path)
+        outputs.write_text(path, json.dumps(self.to_dict(), indent=2), "evaluation results")
 
 
 def spec_distance(spec: ModelSpec, protocol: ProtocolConfig) -> str:

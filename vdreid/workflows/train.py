@@ -10,22 +10,27 @@ dropout masks the uninterrupted run would have used.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import shlex
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from vdreid import registry
-from vdreid.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from vdreid.backend import Backend
+from vdreid.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
 from vdreid.config import TrainConfig
 from vdreid.data.batch import BatchAssembler
 from vdreid.data.readers import read_dataset
 from vdreid.data.records import DatasetIndex, arrays
 from vdreid.data.sampler import IdentitySampler
-from vdreid.errors import CheckpointError, ConfigError, NumericalError
+from vdreid.errors import CheckpointError, ConfigError, Interrupted, NumericalError
+from vdreid.losses.spec import LossSpec
 from vdreid.presets import recipe
 from vdreid.spec import init_state
 from vdreid.spec.model import ModelSpec, spec_hash
@@ -63,6 +68,11 @@ def resume_path(resume: str | None, run: RunDir) -> Path | None:
     return path
 
 
+def resume_command(out: Path) -> str:
+    """The command that continues the run in ``out`` with its recorded settings."""
+    return f"vdreid train --out {shlex.quote(str(out))} --resume auto"
+
+
 def run_spec(cfg: TrainConfig, num_classes: int) -> ModelSpec:
     """The model a run trains: its preset for ``num_classes`` ids at the configured input size."""
     return recipe(cfg.preset).model_spec(num_classes, input_size=cfg.input_size)
@@ -95,14 +105,78 @@ def train(
     run = RunDir(cfg.out)
     start_ckpt = resume_path(resume, run)
     resumed = _read_resume(start_ckpt, spec_hash(spec)) if start_ckpt is not None else None
-    if lead:
-        run.prepare(
-            cfg,
-            spec.model_dump_json(indent=2),
-            loss_spec.model_dump_json(indent=2),
-            resuming=resume is not None,
+    start_epoch = int(resumed.meta[META_EPOCH]) if resumed is not None else 0
+    if start_epoch > cfg.epochs:
+        raise ConfigError(
+            f"epochs = {cfg.epochs}, but {start_ckpt} already holds {start_epoch} epochs; pass "
+            f"--epochs {start_epoch + 1} or more to train further (--epochs {start_epoch} only "
+            "evaluates it again)"
         )
+    # the backend and the device are checked before anything is written
+    backend = registry.get(cfg.backend)
+    model = backend.build(spec, device=cfg.device)
+    with run.writing(resuming=resumed is not None) if lead else contextlib.nullcontext(run):
+        if lead:
+            # one line each, never cut inside a path (soft_wrap): logs stay greppable
+            if start_ckpt is not None:
+                console.print(
+                    f"resuming from {start_ckpt} after epoch {start_epoch} (of {cfg.epochs})",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            elif resume == "auto":
+                console.print(
+                    f"no checkpoint in {run.root}: starting a fresh run",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            notes = run.prepare(
+                _as_recorded(cfg, spec),
+                spec.model_dump_json(indent=2),
+                loss_spec.model_dump_json(indent=2),
+                resumed=(start_ckpt, start_epoch) if start_ckpt is not None else None,
+            )
+            for note in notes:
+                console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        job = _Job(cfg, index, labels, modality, spec, loss_spec, backend, model, run, resumed)
+        try:
+            return _fit(
+                job, evaluate=evaluate, progress=progress, rank=rank, world=world, console=console
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(_interrupted(run, cfg)) from None
 
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What train() settled before the run folder was written."""
+
+    cfg: TrainConfig
+    index: DatasetIndex
+    labels: np.ndarray
+    modality: np.ndarray
+    spec: ModelSpec
+    loss_spec: LossSpec
+    backend: Backend
+    model: Any  # the backend's network
+    run: RunDir
+    resumed: Checkpoint | None
+
+
+def _fit(
+    job: _Job, *, evaluate: bool, progress: bool, rank: int, world: int, console: Console
+) -> TrainResult:
+    """Cache, trainer, the epochs and the final evaluation."""
+    cfg, index, spec, backend, model, run = (
+        job.cfg,
+        job.index,
+        job.spec,
+        job.backend,
+        job.model,
+        job.run,
+    )
+    labels, modality, resumed = job.labels, job.modality, job.resumed
+    lead = rank == 0
     size = (spec.input.height, spec.input.width)
     cache = open_cache(index.train, size, index.root, cfg.cache_dir, progress=progress and lead)
     sampler = IdentitySampler(
@@ -116,8 +190,6 @@ def train(
     )
     assembler = BatchAssembler(cache, labels, modality, cfg.augment, seed=cfg.seed)
 
-    backend = registry.get(cfg.backend)
-    model = backend.build(spec, device=cfg.device)
     state = init_state(spec, cfg.seed)
     if cfg.pretrained is not None:
         state, report = apply_pretrained(spec, state, cfg.pretrained)
@@ -134,13 +206,11 @@ def train(
         distributed=world > 1,
         sync_bn=cfg.sync_bn and world > 1,
     )
-    trainer = backend.trainer(model, loss_spec, cfg.optim, options)
+    trainer = backend.trainer(model, job.loss_spec, cfg.optim, options)
 
     start_epoch, best_map = 0, -math.inf
     if resumed is not None:
         start_epoch, best_map = _restore(trainer, sampler, resumed)
-        if lead:
-            console.print(f"resumed from {start_ckpt} after epoch {start_epoch}")
 
     steps = len(sampler)
     validation: Evaluation | None = None
@@ -174,6 +244,36 @@ def train(
         )
         evaluation.save(run.evaluation)
     return TrainResult(run.root, cfg.epochs, run.last, evaluation, validation)
+
+
+def _as_recorded(cfg: TrainConfig, spec: ModelSpec) -> TrainConfig:
+    """``cfg`` with the input size it resolved to, so that config.toml reads back as this
+    run (TOML has no null: an unset size would read back as the recipe's)."""
+    if cfg.input_size is not None:
+        return cfg
+    return cfg.model_copy(update={"input_size": (spec.input.height, spec.input.width)})
+
+
+def _interrupted(run: RunDir, cfg: TrainConfig) -> str:
+    """What Ctrl-C left behind, and the command that goes on from there."""
+    epoch = _epochs_in(run.last)
+    if epoch is None:
+        kept = f"no checkpoint was written yet in {run.root}"
+    elif epoch >= cfg.epochs:
+        kept = f"training had finished: {run.last} holds all {epoch} epochs"
+    else:
+        kept = f"kept {run.last} (after epoch {epoch} of {cfg.epochs})"
+    return f"{kept}; to go on, run: {resume_command(run.root)}"
+
+
+def _epochs_in(path: Path) -> int | None:
+    """The epochs done in a training checkpoint, None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        return int(read_metadata(path).get(META_EPOCH, ""))
+    except (CheckpointError, ValueError):
+        return None
 
 
 def _train_epoch(
