@@ -28,6 +28,7 @@ import errno
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -43,7 +44,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 TEMP_PREFIX = ".vdreid-tmp-"
-#: ``.vdreid-tmp-<pid>-<8 random characters of mkstemp>-<destination name>``
+#: ``.vdreid-tmp-<pid>-<8 random characters>-<destination name>[suffix]``
 TEMP_NAME = re.compile(r"^\.vdreid-tmp-(?P<pid>\d+)-[a-z0-9_]{8}-.+$")
 #: In an OwnedFolder: the list of the files vdreid wrote, and the writers' lock.
 MARKER = ".vdreid-files.json"
@@ -150,9 +151,8 @@ def clean_stale_temps(folder: Path | str) -> list[Path]:
     return removed
 
 
-def temp_beside(dest: Path, what: str = "file") -> Path:
-    """A new empty file beside ``dest`` with vdreid's temporary name (mode 0600 until
-    :func:`atomic` gives it the umask's)."""
+def _folder_for(dest: Path, what: str) -> Path:
+    """``dest``'s folder, created, with the stale temporary files of killed writes removed."""
     blocker = _file_in_the_way(dest.parent)
     if blocker is not None:
         raise OutputError(
@@ -160,6 +160,18 @@ def temp_beside(dest: Path, what: str = "file") -> Path:
         )
     folder = make_folder(dest.parent, f"the folder of {what}")
     clean_stale_temps(folder)
+    return folder
+
+
+def temp_name(dest: Path, suffix: str = "") -> Path:
+    """A fresh temporary name beside ``dest`` (not created: its writer creates it)."""
+    token = secrets.token_hex(4)
+    return dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{token}-{dest.name}{suffix}"
+
+
+def temp_beside(dest: Path, what: str = "file") -> Path:
+    """A new empty file beside ``dest`` with vdreid's temporary name (mode 0600)."""
+    folder = _folder_for(dest, what)
     try:
         fd, name = tempfile.mkstemp(
             prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=f"-{dest.name}", dir=folder
@@ -188,19 +200,23 @@ def _fsync(path: Path, *, folder: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def atomic(dest: Path | str, what: str = "file") -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; on a clean exit it replaces ``dest``.
+def atomic(dest: Path | str, what: str = "file", *, suffix: str = "") -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``dest``; on a clean exit the file
+    written there replaces ``dest``.
 
     Write (and verify) the file at the yielded path inside the block; an
     exception or a kill leaves ``dest`` as it was and removes the temporary
-    file. OSErrors of the block become an OutputError naming ``dest``.
+    file. ``suffix`` ends the temporary name (for writers and runtimes that
+    read only their format's suffix). OSErrors of the block become an
+    OutputError naming ``dest``.
     """
     dest = Path(dest)
     if dest.is_dir():
         raise OutputError(
             f"{what} {dest} is a folder; pass a file path (for example {dest / 'out'}{dest.suffix})"
         )
-    tmp = temp_beside(dest, what)
+    _folder_for(dest, what)
+    tmp = temp_name(dest, suffix)
     try:
         try:
             yield tmp

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from vdreid import outputs
 from vdreid.backend_inputs import checked_normalised
 from vdreid.errors import ConfigError, ExportError
 from vdreid.spec.model import ModelSpec
@@ -90,33 +90,27 @@ def verified_export(
     compare with ``eager(example)``, and move the file to ``path`` only when
     the largest difference is within ``tolerance``; ExportError otherwise.
 
-    ``example``: normalised float32 NCHW images. The temporary file is named
-    ``.<name>.<random>.tmp.<fmt>`` (runtimes such as ``mindspore.load`` read
-    only files with their format's suffix) and is always removed.
+    ``example``: normalised float32 NCHW images. The file is written through
+    vdreid.outputs.atomic (a temporary name ending in ``.<fmt>``, removed on
+    failure; the exported file gets the umask's mode, whatever mode its
+    writer gave it).
     """
     if not tolerance > 0:
         raise ConfigError(f"tolerance must be > 0, got {tolerance}")
     example = checked_normalised(example)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name, not a file: the writer creates it with the mode it gives
-    # its files (mkstemp's would be 0600)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp.{fmt}")
-    try:
+    kept = f"{path} was left as it was" if path.exists() else f"nothing was written to {path}"
+    # the temporary name ends in the format's suffix: runtimes such as
+    # mindspore.load read only files with it
+    with outputs.atomic(path, "exported model", suffix=f".{fmt}") as tmp:
         write(tmp, example)
         max_abs, min_cos = feature_drift(eager(example), run(tmp, example))
         report = ExportReport(str(path), fmt, max_abs, min_cos, tolerance)
         if not report.ok:
-            kept = (
-                f"{path} was left as it was" if path.exists() else f"nothing was written to {path}"
-            )
             raise ExportError(
                 f"the exported {fmt} model drifts from the eager {backend} model: max abs diff "
                 f"{max_abs:.3g} > tolerance {tolerance:g} (min cosine {min_cos:.6f}); {kept}. "
                 "Re-run on the CPU (--device cpu) or, if the drift is expected (reduced "
                 "precision), pass a larger --tolerance"
             )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return report

@@ -112,3 +112,33 @@ def test_unavailable_device_and_format_are_user_errors(checkpoint, tmp_path):
     r = export("--checkpoint", str(checkpoint), "--out", out, "--tolerance", "0")
     assert r.exit_code == 2 and "tolerance must be > 0" in r.output, r.output
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_export_never_replaces_its_checkpoint(checkpoint, tmp_path):  # D2
+    copy = tmp_path / "c.safetensors"
+    copy.write_bytes(checkpoint.read_bytes())
+    r = export("--checkpoint", str(copy), "--out", str(tmp_path / "." / "c.safetensors"))
+    assert r.exit_code == 2 and "is the --checkpoint this command reads" in r.output, r.output
+    assert copy.read_bytes() == checkpoint.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "where, said",
+    [
+        ("outdir", "outdir is a folder; pass a file path"),
+        ("afile/m.npz", "afile is a file, not a folder"),
+        ("/proc/vdreid/m.npz", "cannot create the folder of --out /proc/vdreid: "),
+    ],
+)
+def test_unwritable_export_paths_are_one_line_before_any_work(  # D11, D19
+    checkpoint, tmp_path, monkeypatch, where, said
+):
+    monkeypatch.setattr(FakeBackend, "build", lambda *a, **k: pytest.fail("built the model"))
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    out = where if where.startswith("/") else str(tmp_path / where)
+    r = runner.invoke(
+        app, ["export", "--backend", "fake", "-c", str(checkpoint), "-o", out],
+        env={"COLUMNS": "1000"},
+    )  # fmt: skip
+    assert r.exit_code == 2 and "Traceback" not in r.output and said in r.output, r.output

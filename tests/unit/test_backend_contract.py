@@ -85,8 +85,8 @@ class _Recipe:
     """write / run / eager for verified_export: a file holding the features
     plus an offset, or a writer that fails."""
 
-    def __init__(self, offset: float = 0.0, fail: bool = False):
-        self.offset, self.fail = offset, fail
+    def __init__(self, offset: float = 0.0, fail: bool = False, mode: int | None = None):
+        self.offset, self.fail, self.mode = offset, fail, mode
         self.written: list = []
 
     def eager(self, images: np.ndarray) -> np.ndarray:
@@ -99,6 +99,8 @@ class _Recipe:
             raise ExportError("the exporter gave up")
         with open(path, "wb") as fh:
             np.save(fh, self.eager(images) + self.offset)
+        if self.mode is not None:  # as ms.export does (0400)
+            os.chmod(path, self.mode)
 
     def run(self, path, images):
         return np.load(path)
@@ -116,18 +118,20 @@ class _Recipe:
         )
 
 
-def test_a_verified_file_is_moved_into_place_and_its_temporary_name_is_gone(tmp_path):
-    steps = _Recipe(offset=1e-6)
-    out = tmp_path / "sub" / "m.npy"
+@pytest.mark.parametrize("writer_mode", [None, 0o400])
+def test_a_verified_file_is_moved_into_place_and_its_temporary_name_is_gone(tmp_path, writer_mode):
+    steps = _Recipe(offset=1e-6, mode=writer_mode)
+    out = tmp_path / "sub" / "m"
     report = steps.export(out)
     assert report.ok and report.path == str(out) and report.tolerance == EXPORT_TOLERANCE
     assert 5e-7 < report.max_abs_diff < 2e-6 and report.min_cosine > 0.99999
-    (tmp,) = steps.written
-    assert tmp.parent == out.parent and tmp.name.startswith(".m.npy.") and tmp.suffix == ".npy"
-    assert [p.name for p in out.parent.iterdir()] == ["m.npy"]
+    (tmp,) = steps.written  # vdreid's temporary name, ending in the format's suffix
+    assert tmp.parent == out.parent and tmp.name.startswith(".vdreid-tmp-")
+    assert tmp.name.endswith("-m.npy")
+    assert [p.name for p in out.parent.iterdir()] == ["m"]
     umask = os.umask(0)
     os.umask(umask)
-    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # the writer's mode, kept
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # the umask's, whatever the writer
 
 
 @pytest.mark.parametrize("failure", ["drift", "writer"])

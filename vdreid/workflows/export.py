@@ -5,6 +5,8 @@ backend.export on a seeded batch (vdreid.verified_export: the file is
 written beside the output path, run in its runtime and compared with the
 eager model, and moved into place only when it passes; drift past the
 tolerance is an ExportError and the output path is left as it was) -> report.
+The output path is checked first: never the checkpoint itself, not a
+folder, writable (vdreid.outputs).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from vdreid import registry
+from vdreid import outputs, registry
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.errors import CheckpointError, ConfigError
 from vdreid.verified_export import EXAMPLE_BATCH, EXPORT_TOLERANCE, ExportReport, example_batch
@@ -43,13 +45,17 @@ def export_checkpoint(
     """Export ``checkpoint``'s feature extractor to ``out`` and verify it.
 
     Raises CheckpointError (missing file, no spec metadata, wrong tensors),
-    ConfigError (bad tolerance or batch), ExportError (drift > tolerance;
+    ConfigError (bad tolerance or batch), OutputError (``out`` is the
+    checkpoint, a folder or not writable), ExportError (drift > tolerance;
     ``out`` is then left as it was).
     """
     if not tolerance > 0:
         raise ConfigError(f"tolerance must be > 0, got {tolerance}")
     if batch < 1:
         raise ConfigError(f"the verification batch must hold at least 1 image, got {batch}")
+    out = Path(out)  # checked before any work: not the checkpoint, not a folder, writable
+    outputs.refuse_input(out, {"--checkpoint": checkpoint}, "--out")
+    outputs.check_writable(out, "--out")
     ckpt = load_checkpoint(checkpoint)
     if ckpt.spec is None:
         raise CheckpointError(
@@ -62,5 +68,5 @@ def export_checkpoint(
     model = b.build(ckpt.spec, device=device)
     b.set_state(model, model_state(ckpt.tensors))
     example = example_batch(ckpt.spec, batch, seed)
-    report = b.export(model, fmt, Path(out), example=example, tolerance=tolerance)
+    report = b.export(model, fmt, out, example=example, tolerance=tolerance)
     return ExportResult(report, backend, ckpt.spec.preset, ckpt.spec.feature_dim, str(checkpoint))
