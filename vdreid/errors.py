@@ -49,6 +49,10 @@ class OutputError(VdreidError):
     """A file or folder vdreid must write cannot be written, or is not vdreid's to replace."""
 
 
+class ExtraNotInstalled(VdreidError):
+    """An optional dependency (a pip extra of vdreid) is needed and missing."""
+
+
 class Interrupted(Exception):  # noqa: N818 - not an error: the user asked to stop
     """The user stopped a command (Ctrl-C); the message says what was kept and
     how to go on. The CLI prints it and exits 130, as a shell does after SIGINT."""

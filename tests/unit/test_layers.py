@@ -18,6 +18,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("vdreid.__main__",),
     ("vdreid.cli",),
     ("vdreid.workflows",),
+    ("vdreid.report",),
     ("vdreid_torch", "vdreid_mindspore", "vdreid.eval"),
     ("vdreid.registry", "vdreid.data"),
     ("vdreid.backend", "vdreid.config"),
