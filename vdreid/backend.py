@@ -51,6 +51,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: the formats :meth:`export` writes, this backend's own first (none: it does not export)
     export_formats: ClassVar[tuple[str, ...]] = ()
+    #: exported model files :meth:`load_model` runs (none: it runs vdreid checkpoints only)
+    model_formats: ClassVar[tuple[str, ...]] = ()
     #: the launcher distributed runs start under (vdreid.workflows.launch); None: one process
     launcher: ClassVar[str | None] = None
     #: TrainerOptions fields this backend cannot honour -> why, and what to do instead
@@ -175,6 +177,13 @@ class Backend(abc.ABC):
     def run_export(self, fmt: str, path: Path, images: np.ndarray) -> np.ndarray:
         """Features of ``images`` from the file at ``path``, run in its runtime."""
         raise self.not_supported("exporting models")
+
+    # -- model files: `--model M.onnx` (vdreid.workflows.model_source) ----------------
+    def load_model(self, path: str | Path, *, device: str | None = None) -> tuple[Any, ModelSpec]:
+        """An exported model file of one of ``model_formats``, opened as the
+        handle :meth:`features` takes, and the spec it was exported from
+        (its input size, normalisation and distance)."""
+        raise self.not_supported("running exported model files (--model)")
 
     def eager_features(self, model: Any, images: np.ndarray) -> np.ndarray:
         """The eager model's test features of normalised images, what an

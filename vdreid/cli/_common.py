@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vdreid.errors import Interrupted, VdreidError
 
@@ -32,12 +33,16 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except VdreidError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escaped: a message naming `pip install 'vdreid[torch]'` or a path with
+            # brackets must print as written, not as rich markup
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(USER_ERROR) from None
         except (Interrupted, KeyboardInterrupt) as exc:
             said = str(exc) if isinstance(exc, Interrupted) else "stopped"
             err_console.print(
-                f"[bold yellow]interrupted:[/] {said}", highlight=False, soft_wrap=True
+                f"[bold yellow]interrupted:[/] {escape(said)}", highlight=False, soft_wrap=True
             )
             raise typer.Exit(INTERRUPTED) from None
 

@@ -13,9 +13,11 @@ from vdreid.cli import backends as backends_cmd
 from vdreid.cli import data as data_cmd
 from vdreid.cli import demo as demo_cmd
 from vdreid.cli import doctor as doctor_cmd
+from vdreid.cli import embed as embed_cmd
 from vdreid.cli import evaluate as evaluate_cmd
 from vdreid.cli import export as export_cmd
 from vdreid.cli import model as model_cmd
+from vdreid.cli import search as search_cmd
 from vdreid.cli import train as train_cmd
 
 app = typer.Typer(
@@ -31,6 +33,8 @@ app.command("doctor")(doctor_cmd.doctor)
 app.command("export")(export_cmd.export)
 app.command("train")(train_cmd.train)
 app.command("eval")(evaluate_cmd.evaluate)
+app.command("embed")(embed_cmd.embed)
+app.command("search")(search_cmd.search)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(model_cmd.app, name="model")
 app.add_typer(data_cmd.app, name="data")

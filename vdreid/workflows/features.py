@@ -51,11 +51,17 @@ def extract_features(
     with progress_bar(n, description, enabled=progress) as advance:
         for start in range(0, n, batch_size):
             images = cache.take(np.arange(start, min(n, start + batch_size)))
-            f = backend.features(model, images, batch_size=batch_size)
-            if flip:
-                f = combine_flip(
-                    f, backend.features(model, images[:, :, ::-1], batch_size=batch_size)
-                )
-            chunks.append(np.asarray(f, dtype=np.float32))
+            chunks.append(batch_features(backend, model, images, batch_size=batch_size, flip=flip))
             advance(len(images))
     return np.concatenate(chunks, axis=0)
+
+
+def batch_features(
+    backend: Backend, model: Any, images: np.ndarray, *, batch_size: int = 64, flip: bool = False
+) -> np.ndarray:
+    """float32 features of uint8 NHWC ``images``; ``flip`` averages with the
+    horizontally flipped images' features (test-time augmentation)."""
+    f = backend.features(model, images, batch_size=batch_size)
+    if flip:
+        f = combine_flip(f, backend.features(model, images[:, :, ::-1], batch_size=batch_size))
+    return np.asarray(f, dtype=np.float32)
