@@ -38,12 +38,15 @@ class WorkStarted(Exception):
 
 
 def _commands(group, prefix: tuple[str, ...] = ()):
-    """(command words, options) of every command under the Typer app's Click tree."""
+    """(command words, options, arguments) of every command under the Typer
+    app's Click tree."""
     for name, cmd in sorted(group.commands.items()):
         if hasattr(cmd, "commands"):
             yield from _commands(cmd, (*prefix, name))
         else:
-            yield (*prefix, name), [p for p in cmd.params if getattr(p, "opts", None)]
+            options = [p for p in cmd.params if isinstance(p, typer.core.TyperOption)]
+            arguments = [p for p in cmd.params if isinstance(p, typer.core.TyperArgument)]
+            yield (*prefix, name), options, arguments
 
 
 COMMANDS = list(_commands(typer.main.get_command(app)))
@@ -90,7 +93,7 @@ def _value(option) -> st.SearchStrategy[str]:
         return st.one_of(st.sampled_from([m.value for m in kind]), texts)
     if kind in (int, float) or str(kind).startswith(("int |", "float |")):
         return st.one_of(numbers, texts)
-    if option.multiple:  # --set
+    if option.multiple and "--set" in option.opts:
         return st.one_of(
             st.tuples(st.sampled_from(FIELDS), st.one_of(numbers, json_junk, texts)).map("=".join),
             texts,
@@ -100,8 +103,12 @@ def _value(option) -> st.SearchStrategy[str]:
 
 @st.composite
 def command_lines(draw) -> tuple[list[str], str]:
-    path, options = draw(st.sampled_from(COMMANDS))
+    path, options, arguments = draw(st.sampled_from(COMMANDS))
     argv = list(path)
+    positional = []  # after "--": a value starting with "-" is not taken for an option
+    for argument in arguments:
+        count = draw(st.integers(int(argument.required), 1 if argument.nargs == 1 else 3))
+        positional += [draw(st.one_of(st.sampled_from(PATHS), texts)) for _ in range(count)]
     required = [o for o in options if o.required]
     chosen = draw(st.lists(st.sampled_from(options), max_size=6, unique_by=id)) if options else []
     for option in required + [o for o in chosen if not o.required]:
@@ -110,6 +117,8 @@ def command_lines(draw) -> tuple[list[str], str]:
             argv.append(flag)
             continue
         argv += [flag, draw(_value(option))]
+    if positional:
+        argv += ["--", *positional]
     return argv, draw(toml_files)
 
 

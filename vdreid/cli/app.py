@@ -17,6 +17,7 @@ from vdreid.cli import embed as embed_cmd
 from vdreid.cli import evaluate as evaluate_cmd
 from vdreid.cli import export as export_cmd
 from vdreid.cli import model as model_cmd
+from vdreid.cli import report as report_cmd
 from vdreid.cli import search as search_cmd
 from vdreid.cli import train as train_cmd
 
@@ -35,6 +36,7 @@ app.command("train")(train_cmd.train)
 app.command("eval")(evaluate_cmd.evaluate)
 app.command("embed")(embed_cmd.embed)
 app.command("search")(search_cmd.search)
+app.command("report")(report_cmd.report)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(model_cmd.app, name="model")
 app.add_typer(data_cmd.app, name="data")

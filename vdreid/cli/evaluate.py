@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,11 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, handle_errors
+
+
+class PictureOrder(str, Enum):
+    worst = "worst"
+    best = "best"
 
 
 @handle_errors
@@ -46,6 +52,14 @@ def evaluate(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the full results to this JSON file.")
     ] = None,
+    picture: Annotated[
+        Path | None,
+        typer.Option(help="Also draw trial 1's ranked lists (PNG): top 10, true/false framed."),
+    ] = None,
+    picture_order: Annotated[
+        PictureOrder, typer.Option(help="Which queries the picture shows, by first true match.")
+    ] = PictureOrder.worst,
+    picture_queries: Annotated[int, typer.Option(min=1, help="Queries in the picture.")] = 8,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Features once per image, the dataset's protocol, R1/R5/R10/R20/mAP/mINP as mean ± std."""
@@ -70,6 +84,12 @@ def evaluate(
     if json_out is not None:  # before the features are computed, not after
         outputs.refuse_input(json_out, {"--checkpoint": checkpoint, "--root": root}, "--json")
         outputs.check_writable(json_out, "--json")
+    if picture is not None:  # before the work, not after it
+        from vdreid.report.figure import require_matplotlib
+
+        require_matplotlib()
+        outputs.refuse_input(picture, {"--checkpoint": checkpoint, "--root": root}, "--picture")
+        outputs.check_writable(picture, "--picture")
     ev = evaluate_checkpoint(
         backend,
         checkpoint,
@@ -84,6 +104,11 @@ def evaluate(
     )
     if json_out is not None:
         ev.save(json_out)
+    if picture is not None:
+        from vdreid.workflows.pictures import evaluation_picture
+
+        drawn = evaluation_picture(ev, order=picture_order.value, queries=picture_queries)
+        outputs.write_bytes(picture, drawn.png, "--picture")
     table = Table(
         title=f"{dataset} ({protocol.mode}, {protocol.shots}-shot, {protocol.sampler}; {ev.distance})"
     )
@@ -92,3 +117,5 @@ def evaluate(
     for name, value in summary_rows(ev):
         table.add_row(name, value)
     console.print(table)
+    if picture is not None:
+        console.print(f"ranked lists: {picture}", highlight=False, soft_wrap=True, markup=False)

@@ -153,9 +153,10 @@ def index_path(path: Path) -> Path:
 
 def check_embeddings_path(path: Path) -> None:
     if path.suffix.lower() not in SUFFIXES:
+        index = f"{path.stem or 'F'}.csv"
         raise DataError(
             f"embeddings file {path}: expected a {' or '.join(SUFFIXES)} file (features), "
-            f"with its index {index_path(path).name} beside it"
+            f"with its index {index} beside it"
         )
 
 

@@ -12,15 +12,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vdreid import outputs, registry
 from vdreid.backend import Backend
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.config import ProtocolConfig
 from vdreid.data.readers import read_dataset
-from vdreid.data.records import DatasetIndex
+from vdreid.data.records import DatasetIndex, Record
 from vdreid.errors import CheckpointError
 from vdreid.eval.evaluate import EvalResult, evaluate_trials
 from vdreid.eval.protocols import protocol_trials
+from vdreid.eval.trials import Trial
 from vdreid.spec.model import ModelSpec
 from vdreid.workflows.features import extract_features, open_cache
 
@@ -31,6 +34,11 @@ class Evaluation:
     protocol: ProtocolConfig
     distance: str
     result: EvalResult
+    # Not saved; for pictures of individual queries (workflows/pictures.py):
+    # one feature row per test record, the records, the protocol's trials.
+    features: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    records: tuple[Record, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    trials: tuple[Trial, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +64,21 @@ def spec_distance(spec: ModelSpec, protocol: ProtocolConfig) -> str:
     return "cosine" if d == "inner_product" else d
 
 
+def protocol_config_trials(
+    index: DatasetIndex, protocol: ProtocolConfig, *, count: int | None = None
+) -> list[Trial]:
+    """The trials ``protocol`` asks for on ``index``; ``count`` replaces the
+    number of trials of the sampled protocols (SYSU-MM01, LLCM)."""
+    return protocol_trials(
+        index,
+        mode=protocol.mode,
+        shots=protocol.shots,
+        sampler=protocol.sampler,
+        direction=protocol.direction,
+        trials=(count or protocol.trials) if index.name in ("sysu", "llcm") else None,
+    )
+
+
 def evaluate_model(
     backend: Backend,
     model: Any,
@@ -68,14 +91,7 @@ def evaluate_model(
     progress: bool = True,
 ) -> Evaluation:
     """Features once per test image, then every trial of the dataset's protocol."""
-    trials = protocol_trials(
-        index,
-        mode=protocol.mode,
-        shots=protocol.shots,
-        sampler=protocol.sampler,
-        direction=protocol.direction,
-        trials=protocol.trials if index.name in ("sysu", "llcm") else None,
-    )
+    trials = protocol_config_trials(index, protocol)
     cache = open_cache(
         index.test, (spec.input.height, spec.input.width), index.root, cache_dir, progress=progress
     )
@@ -92,7 +108,7 @@ def evaluate_model(
     result = evaluate_trials(
         features, index.test, trials, distance=distance, rerank=protocol.rerank
     )
-    return Evaluation(index.name, protocol, distance, result)
+    return Evaluation(index.name, protocol, distance, result, features, index.test, tuple(trials))
 
 
 def load_trained(

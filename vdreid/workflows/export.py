@@ -6,7 +6,8 @@ written beside the output path, run in its runtime and compared with the
 eager model, and moved into place only when it passes; drift past the
 tolerance is an ExportError and the output path is left as it was) -> report.
 The output path is checked first: never the checkpoint itself, not a
-folder, writable (vdreid.outputs).
+folder, writable (vdreid.outputs). A verified export of a run's checkpoint
+is recorded in the run folder (workflows/export_log.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from vdreid import outputs, registry
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.errors import CheckpointError, ConfigError
 from vdreid.verified_export import EXAMPLE_BATCH, EXPORT_TOLERANCE, ExportReport, example_batch
+from vdreid.workflows.export_log import record_export
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,4 +71,6 @@ def export_checkpoint(
     b.set_state(model, model_state(ckpt.tensors))
     example = example_batch(ckpt.spec, batch, seed)
     report = b.export(model, fmt, out, example=example, tolerance=tolerance)
-    return ExportResult(report, backend, ckpt.spec.preset, ckpt.spec.feature_dim, str(checkpoint))
+    result = ExportResult(report, backend, ckpt.spec.preset, ckpt.spec.feature_dim, str(checkpoint))
+    record_export(report, backend=backend, checkpoint=checkpoint)  # for `vdreid report`
+    return result

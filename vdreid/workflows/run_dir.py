@@ -9,6 +9,8 @@
                              epoch, and every setting that differs from the recorded run
 <out>/checkpoints/last.safetensors, best.safetensors
 <out>/eval.json              the final evaluation with the dataset's protocol
+<out>/exports.jsonl          the verified exports of its checkpoints (workflows/export_log.py)
+<out>/report.html            `vdreid report` (workflows/report.py)
 <out>/.vdreid-files.json     the files above that vdreid wrote (vdreid.outputs.OwnedFolder)
 <out>/.vdreid.lock           held while a process writes the folder
 
@@ -41,6 +43,8 @@ RUN_FILES = (
     "checkpoints/last.safetensors",
     "checkpoints/best.safetensors",
     "eval.json",
+    "exports.jsonl",
+    "report.html",
 )
 _FRESH_TODO = "choose a new or empty --out (or one of vdreid's own runs), or move those files away"
 
@@ -59,6 +63,8 @@ class RunDir:
     last = property(lambda self: self.root / "checkpoints" / "last.safetensors")
     best = property(lambda self: self.root / "checkpoints" / "best.safetensors")
     evaluation = property(lambda self: self.root / "eval.json")
+    exports = property(lambda self: self.root / "exports.jsonl")
+    report = property(lambda self: self.root / "report.html")
 
     @contextlib.contextmanager
     def writing(self, *, resuming: bool = False) -> Iterator[RunDir]:
@@ -74,6 +80,21 @@ class RunDir:
         if not resuming or self.files.has_marker() or not self.last.is_file():
             return []
         return [f for f in RUN_FILES if (self.root / f).exists()]
+
+    def claim(self, *rels: str) -> None:
+        """List files written into a finished (or running) run by other commands
+        (its report, its export log) before they are written. A run of an older
+        vdreid, without a file list, gets its standard files listed too."""
+        owned = set(self.files.owned())
+        missing = [r for r in rels if r not in owned]
+        if missing:  # a run of this vdreid listed its own at the start: no lock needed
+            with self.files.locked():
+                self.files.claim(*self._legacy(True), *missing)
+
+    def append(self, path: Path, record: dict[str, Any]) -> None:
+        """One JSON line at the end of the run's ``path`` (claimed first)."""
+        self.claim(path.relative_to(self.root).as_posix())
+        self._append(path, record)
 
     def refuse_foreign(self, *, resuming: bool) -> None:
         self.files.refuse_foreign(_FRESH_TODO, also_owned=self._legacy(resuming))
