@@ -1,4 +1,5 @@
-"""`vdreid demo` end to end on the small tree: evaluations, training, both exports, the table."""
+"""`vdreid demo` end to end on the small tree: evaluations, training, both exports, the
+table, the report (its path the last line printed)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,13 @@ def test_demo_trains_evaluates_and_verifies_both_exports(sysu_root, tmp_path):
     # the run trained the preset's own size (input_size=null), not the recipe's 128x64
     spec = json.loads((run / "spec.json").read_text())
     assert (spec["input"]["height"], spec["input"]["width"]) == (64, 32)
+    # the report: its path is the last line; both exports are listed as checked
+    assert r.output.strip().splitlines()[-1] == str(out / "report.html")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') == 5 and 'class="notes"' not in html
+    assert ">untrained</td>" in html and ">trained</td>" in html
+    assert html.count("present, unchanged") == 2
+    # every file the demo wrote is listed as its own (a rerun replaces them, deletes no other)
+    listed = json.loads((out / ".vdreid-files.json").read_text())["files"]
+    assert {"run/", "tiny.onnx", "tiny.mindir", "untrained.json", "report.html"} <= set(listed)
+    assert "exports.jsonl" in json.loads((run / ".vdreid-files.json").read_text())["files"]

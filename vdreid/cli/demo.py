@@ -28,7 +28,8 @@ def demo(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Synthesise SYSU-like data, train `tiny`, evaluate trained vs untrained, export ONNX + MindIR."""
+    """Synthesise SYSU-like data, train `tiny`, evaluate trained vs untrained, export
+    ONNX + MindIR, write an HTML report (its path is the last line)."""
     from vdreid.config import parse_overrides
     from vdreid.workflows.demo import run_demo
 
@@ -79,3 +80,5 @@ def demo(
         + ", ".join(f"{k} {v:.0f}s" for k, v in r.seconds.items())
         + f"; total {total / 60:.1f} min"
     )
+    console.print("the report (open it in a browser):")
+    console.print(str(r.report), highlight=False, soft_wrap=True, markup=False)  # the last line
