@@ -20,7 +20,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("vdreid.workflows",),
     ("vdreid_torch", "vdreid_mindspore", "vdreid.eval"),
     ("vdreid.registry", "vdreid.data"),
-    ("vdreid.backend", "vdreid.config"),
+    ("vdreid.backend", "vdreid.config", "vdreid.interchange"),
     ("vdreid.trainer", "vdreid.presets"),
     ("vdreid.optim", "vdreid.reference", "vdreid.verified_export"),
     ("vdreid.losses", "vdreid.checkpoint"),
