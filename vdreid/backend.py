@@ -49,8 +49,13 @@ class Backend(abc.ABC):
 
     #: the name it is registered under (``--backend``)
     name: ClassVar[str]
+    #: whether it trains (:meth:`trainer`, train-mode :meth:`forward`); False: inference
+    #: only, and the contract suite generates only its inference cases
+    trains: ClassVar[bool] = False
     #: the formats :meth:`export` writes, this backend's own first (none: it does not export)
     export_formats: ClassVar[tuple[str, ...]] = ()
+    #: the exported model files :meth:`load_model` runs (``--model m.onnx``; none: it does not)
+    model_formats: ClassVar[tuple[str, ...]] = ()
     #: the launcher distributed runs start under (vdreid.workflows.launch); None: one process
     launcher: ClassVar[str | None] = None
     #: TrainerOptions fields this backend cannot honour -> why, and what to do instead
@@ -107,6 +112,8 @@ class Backend(abc.ABC):
         option this backend cannot honour (``unsupported_options``)."""
         from vdreid.trainer import TrainerOptions
 
+        if not self.trains:
+            raise self.does_not_train("training")
         options = options or TrainerOptions()
         for option, value in options.asked().items():
             if option in self.unsupported_options:
@@ -121,6 +128,11 @@ class Backend(abc.ABC):
     ) -> Trainer:
         """The backend's Trainer (:meth:`trainer` checked ``options`` first)."""
         raise self.not_supported("training")
+
+    def load_model(self, path: str | Path, *, device: str | None = None) -> tuple[Any, ModelSpec]:
+        """An exported model file (one of ``model_formats``) as a model handle
+        :meth:`features` takes, and the spec it was exported from."""
+        raise self.not_supported("running exported model files (--model)")
 
     def init_distributed(self, device: str | None = None) -> tuple[int, int] | None:
         """Join the launcher's process group before anything is built, for a
@@ -182,6 +194,12 @@ class Backend(abc.ABC):
         return self.forward(model, images)["test_feature"]
 
     # -- helpers ----------------------------------------------------------------
+    def does_not_train(self, what: str) -> NotSupported:
+        return NotSupported(
+            f"the {self.name} backend does not train ({what}: it runs inference only); "
+            "use --backend torch or mindspore"
+        )
+
     def not_supported(self, what: str) -> NotSupported:
         return NotSupported(
             f"the {self.name} backend does not support {what}; `vdreid backends` lists the "
