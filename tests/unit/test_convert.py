@@ -15,7 +15,9 @@ from vdreid.interchange.convert import convert_file, fold_bn_eps
 from vdreid.interchange.mindspore_ckpt import write_mindspore_ckpt
 from vdreid.interchange.native import torch_file_bytes
 from vdreid.presets import recipe
-from vdreid.spec import init_state, param_table
+from vdreid.reference import reference_forward
+from vdreid.spec import init_state, param_table, preprocess
+from vdreid.spec.builders import with_input_size
 from vdreid.workflows.convert import convert
 from vdreid.workflows.pretrained import apply_pretrained
 
@@ -188,3 +190,44 @@ def test_files_that_do_not_fit_say_what_they_hold(tmp_path, build, message):
     build(path)
     with pytest.raises(CheckpointError, match=message):
         convert_file(path)
+
+
+def _official_file(tmp_path):
+    state = ff.official_state(seed=5, classes=12)
+    path = tmp_path / "model_best.pth.tar"
+    path.write_bytes(torch_file_bytes(state))
+    return path, ff.official_to_canonical(state)
+
+
+def _msport_file(tmp_path):
+    state = ff.msport_state(classes=12, seed=5)
+    return write_mindspore_ckpt(tmp_path / "port.ckpt", state), ff.msport_to_canonical(state)
+
+
+#: features of a converted model vs the oracle on the independently mapped
+#: tensors, relative to the largest feature value (measured: ~1e-6 on torch)
+FEATURE_RTOL = 1e-5
+
+
+@pytest.fixture(scope="module", params=[_official_file, _msport_file], ids=["official", "msport"])
+def converted_case(request, tmp_path_factory):
+    """A converted stand-in, images, and the oracle's features on the tensors
+    mapped by tests/foreign_files.py (once per layout, shared by the backends)."""
+    tmp_path = tmp_path_factory.mktemp("converted")
+    path, canonical = request.param(tmp_path)
+    ckpt = load_checkpoint(convert(path, tmp_path / "converted.safetensors").out)
+    spec = with_input_size(ckpt.spec, (64, 32))  # the weights do not depend on it
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 32, 3), dtype=np.uint8)
+    want = reference_forward(spec, canonical, preprocess(spec, images))["test_feature"]
+    return spec, ckpt.tensors, images, want
+
+
+def test_converted_models_give_the_reference_features(backend, converted_case):
+    """Every tensor placed where it acts (attention gammas, running statistics
+    included): the backend's features of the converted checkpoint equal the
+    oracle's on the independently mapped tensors."""
+    spec, tensors, images, want = converted_case
+    model = backend.build(spec, device="cpu")
+    backend.set_state(model, tensors)
+    got = backend.features(model, images)
+    assert np.max(np.abs(got - want)) <= FEATURE_RTOL * np.max(np.abs(want))
