@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vdreid import outputs
 from vdreid.errors import CheckpointError
 
 #: MindSpore's tensor_type strings -> numpy dtype (BFloat16: raw uint16, widened on reading)
@@ -248,6 +249,5 @@ def encode_value(tag: str, array: np.ndarray) -> bytes:
 
 def write_mindspore_ckpt(path: str | Path, tensors: Mapping[str, np.ndarray]) -> Path:
     """Write ``tensors`` (tag -> array) as a MindSpore .ckpt at ``path``."""
-    path = Path(path)
-    path.write_bytes(b"".join(encode_value(tag, value) for tag, value in tensors.items()))
-    return path
+    data = b"".join(encode_value(tag, value) for tag, value in tensors.items())
+    return outputs.write_bytes(path, data, "MindSpore checkpoint")

@@ -19,12 +19,9 @@ them), so writing needs no torch.
 from __future__ import annotations
 
 import io
-import os
-import secrets
 import struct
 import zipfile
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
@@ -128,10 +125,8 @@ def mindspore_file_bytes(state: Mapping[str, np.ndarray]) -> bytes:
     return b"".join(encode_value(tag, value) for tag, value in state.items())
 
 
-def write_native(
-    path: str | os.PathLike[str], fmt: str, spec: ModelSpec, tensors: Mapping[str, np.ndarray]
-) -> Path:
-    """Write the ``fmt`` (torch, mindspore) file of a canonical model state, atomically."""
+def native_bytes(fmt: str, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> bytes:
+    """The ``fmt`` (torch, mindspore) file of a canonical model state."""
     if fmt == "torch":
         data = torch_file_bytes(torch_state(spec, tensors))
     elif fmt == "mindspore":
@@ -140,12 +135,4 @@ def write_native(
         raise CheckpointError(
             f"--to {fmt!r} is not a format; choose one of {', '.join(NATIVE_FORMATS)}"
         )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return data

@@ -4,7 +4,8 @@ source file -> vdreid.interchange (read without torch or MindSpore, layout
 by content or ``--from``, canonical names) -> a vdreid checkpoint or
 backbone file (safetensors, the source's name, sha256, layout, epoch and
 best_top1 in its metadata), or with ``--to torch|mindspore`` the state dict
-/ .ckpt of the model on that framework (vdreid.interchange.native).
+/ .ckpt of the model on that framework (vdreid.interchange.native). Every
+file is written through vdreid.outputs (atomic, the umask's mode).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from vdreid import outputs
 from vdreid.checkpoint import save_checkpoint
 from vdreid.errors import CheckpointError, ConfigError
 from vdreid.interchange.convert import Converted, convert_file
-from vdreid.interchange.native import NATIVE_FORMATS, write_native
+from vdreid.interchange.native import NATIVE_FORMATS, native_bytes
 
 #: --to choices: vdreid's safetensors, then the frameworks' own files
 TO_CHOICES = ("vdreid", *NATIVE_FORMATS)
@@ -36,12 +38,9 @@ def convert(
     source, out = Path(source), Path(out)
     if to not in TO_CHOICES:
         raise ConfigError(f"--to {to!r} is not a format; choose one of {', '.join(TO_CHOICES)}")
-    if out.exists() and source.exists() and out.resolve() == source.resolve():
-        raise ConfigError(f"--out {out} is the file being converted; write to another path")
-    if out.is_dir():
-        raise ConfigError(
-            f"--out {out} is a folder; pass a file name (say {out / 'model.safetensors'})"
-        )
+    # checked before any work: not the source, not a folder, writable (vdreid.outputs)
+    outputs.refuse_input(out, {"file being converted": source}, "--out")
+    outputs.check_writable(out, "--out")
     converted = convert_file(source, from_)
     if to == "vdreid":
         save_checkpoint(out, converted.tensors, spec=converted.spec, meta=converted.meta)
@@ -51,5 +50,5 @@ def convert(
             f"file to write; --to {to} takes a vdreid checkpoint or an official/msport one"
         )
     else:
-        write_native(out, to, converted.spec, converted.tensors)
+        outputs.write_bytes(out, native_bytes(to, converted.spec, converted.tensors), "--out")
     return ConvertResult(source, out, to, converted)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from vdreid import outputs
 from vdreid.errors import CheckpointError
 
 CHUNK = 1 << 20
@@ -69,8 +69,8 @@ def fetch(file: HubFile, *, progress: bool = True, console: Console | None = Non
             f"cannot create torch hub's cache folder {folder} ({exc.strerror or exc}); set "
             "TORCH_HOME to a writable folder"
         ) from None
-    tmp = folder / f".{file.name}.{secrets.token_hex(6)}.part"
-    try:
+    # a temporary name beside its place, moved there only once its hash is right
+    with outputs.atomic(path, f"the download of {file.name}") as tmp:
         digest = _download(file, tmp, progress, console or Console(stderr=True))
         if not digest.startswith(file.sha256_prefix):
             raise CheckpointError(
@@ -78,9 +78,6 @@ def fetch(file: HubFile, *, progress: bool = True, console: Console | None = Non
                 f"{file.sha256_prefix}...: it is not the published file (a proxy page or a "
                 "damaged download); nothing was kept, try again"
             )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
