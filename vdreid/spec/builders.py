@@ -74,47 +74,34 @@ def _pad(kernel: int, style: str) -> int | str:
 
 
 def _block(kind: str, cin: int, planes: int, stride: int, padding: str, last_bn: BatchNormStyle):
+    def conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> Conv:
+        return Conv(
+            in_channels=c_in,
+            out_channels=c_out,
+            kernel=kernel,
+            stride=stride,
+            padding=_pad(kernel, padding),
+        )
+
     out = planes * EXPANSION[kind]
     bn = DEFAULT_BN
     down = None
     if stride != 1 or cin != out:
-        down = Downsample(
-            conv=Conv(
-                in_channels=cin,
-                out_channels=out,
-                kernel=1,
-                stride=stride,
-                padding="same" if padding == "same" else 0,
-            ),
-            bn=bn(out),
-        )
+        down = Downsample(conv=conv(cin, out, 1, stride), bn=bn(out))
     if kind == "basic":
         return BasicBlock(
-            conv1=Conv(
-                in_channels=cin,
-                out_channels=planes,
-                kernel=3,
-                stride=stride,
-                padding=_pad(3, padding),
-            ),
+            conv1=conv(cin, planes, 3, stride),
             bn1=bn(planes),
-            conv2=Conv(in_channels=planes, out_channels=planes, kernel=3, padding=_pad(3, padding)),
+            conv2=conv(planes, planes, 3),
             bn2=last_bn(planes),
             downsample=down,
         )
-    one = "same" if padding == "same" else 0
     return BottleneckBlock(
-        conv1=Conv(in_channels=cin, out_channels=planes, kernel=1, padding=one),
+        conv1=conv(cin, planes, 1),
         bn1=bn(planes),
-        conv2=Conv(
-            in_channels=planes,
-            out_channels=planes,
-            kernel=3,
-            stride=stride,
-            padding=_pad(3, padding),
-        ),
+        conv2=conv(planes, planes, 3, stride),
         bn2=bn(planes),
-        conv3=Conv(in_channels=planes, out_channels=out, kernel=1, padding=one),
+        conv3=conv(planes, out, 1),
         bn3=last_bn(out),
         downsample=down,
     )
