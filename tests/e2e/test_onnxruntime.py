@@ -105,3 +105,18 @@ def test_eval_on_onnxruntime_without_torch_or_mindspore(checkpoint, sysu_root, t
         got = np.load(tmp_path / name)
         assert got.shape == want.shape and np.max(np.abs(got - want)) <= FEATURE_ATOL, name
     assert sys.modules.get("torch") is not None  # the comparison ran torch in this process
+
+
+def test_train_asks_for_a_training_backend_before_writing(sysu_root, tmp_path):
+    if "onnxruntime" not in registry.registered():
+        pytest.skip("the onnxruntime backend is not installed")
+    out = tmp_path / "run"
+    r = CliRunner().invoke(
+        app,
+        ["train", "--backend", "onnxruntime", "--preset", "tiny", "--dataset", "sysu"]
+        + ["--root", str(sysu_root), "--out", str(out), "--quiet"],
+    )
+    assert r.exit_code == 2, r.output
+    assert "onnxruntime backend does not train" in r.output
+    assert "use --backend torch or mindspore" in " ".join(r.output.split())
+    assert not out.exists()

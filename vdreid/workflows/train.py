@@ -133,6 +133,8 @@ def train(
         )
     # the backend and the device are checked before anything is written
     backend = registry.get(cfg.backend)
+    if not backend.trains:
+        raise backend.does_not_train("vdreid train")
     model = backend.build(spec, device=cfg.device)
     with run.writing(resuming=resumed is not None) if lead else contextlib.nullcontext(run):
         if lead:
