@@ -16,6 +16,9 @@ from vdreid.workflows.train import train
 
 from e2e_runs import tiny_config
 
+#: every test here trains: generated only for the backends that do (Backend.trains)
+pytestmark = pytest.mark.training
+
 TERMS = ("ce", "rank", "cml", "vsd", "vcd", "total")
 
 
