@@ -136,6 +136,9 @@ def train(
     if not backend.trains:
         raise backend.does_not_train("vdreid train")
     model = backend.build(spec, device=cfg.device)
+    # --pretrained too (a missing file, no network, a file that does not fit)
+    say = (lambda line: console.print(line, highlight=False)) if lead else None
+    backend.set_state(model, start_state(spec, cfg, progress=progress and lead, say=say))
     with run.writing(resuming=resumed is not None) if lead else contextlib.nullcontext(run):
         if lead:
             # one line each, never cut inside a path (soft_wrap): logs stay greppable
@@ -211,8 +214,6 @@ def _fit(
     )
     assembler = BatchAssembler(cache, labels, modality, cfg.augment, seed=cfg.seed)
 
-    say = (lambda line: console.print(line, highlight=False)) if lead else None
-    backend.set_state(model, start_state(spec, cfg, progress=progress and lead, say=say))
     options = TrainerOptions(
         amp=cfg.amp,
         compile=cfg.compile,
