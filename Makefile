@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/vdreid demo --out $(DEMO_DIR)
 
 test: $(STAMP)
-	VDREID_TEST_BACKENDS=$${VDREID_TEST_BACKENDS-torch,mindspore} $(BIN)/python -m pytest -q
+	VDREID_TEST_BACKENDS=$${VDREID_TEST_BACKENDS-torch,mindspore,onnxruntime} $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -4,6 +4,10 @@
   those; one that fails to load is a test FAILURE, not a skip.
 - unset: every registered backend; one that fails to load is skipped with
   the reason.
+
+A test marked ``training`` is generated only for the backends that declare
+they train (``Backend.trains``); an inference-only backend (onnxruntime)
+runs every other case, and its ids show which ran.
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ def requested_backends() -> tuple[list[str], bool]:
     if listed:
         return [n.strip() for n in listed.split(",") if n.strip()], True
     return sorted(registry.registered()), False
+
+
+def trains(name: str) -> bool:
+    """Whether backend ``name`` declares it trains; True when it does not load,
+    so that its training cases are generated and fail (strict) or skip there."""
+    ep = registry.registered().get(name)
+    try:
+        return bool(ep.load().trains) if ep is not None else True
+    except Exception:
+        return True
 
 
 def load_backend(name: str):

@@ -4,7 +4,8 @@ This file also puts tests/ on sys.path, so test modules can import the
 helpers beside it (backend_selection, fake_backend, reference_rank). Any
 test that takes a ``backend_name`` (and ``backend``) fixture runs once per
 selected backend (see backend_selection.py); test ids carry the name, so
-``-k torch`` selects one backend. The ``fake_backend`` fixture makes the
+``-k torch`` selects one backend. Tests marked ``training`` run on the
+backends that train, ``inference_only`` on those that do not. The ``fake_backend`` fixture makes the
 in-memory numpy backend (fake_backend.py) the only registered one.
 """
 
@@ -16,13 +17,17 @@ import pytest
 
 from vdreid import registry
 
-from backend_selection import load_backend, requested_backends
+from backend_selection import load_backend, requested_backends, trains
 from fake_backend import NAME, FakeBackend
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_name" in metafunc.fixturenames:
         names, _ = requested_backends()
+        if metafunc.definition.get_closest_marker("training"):
+            names = [n for n in names if trains(n)]
+        elif metafunc.definition.get_closest_marker("inference_only"):
+            names = [n for n in names if not trains(n)]
         metafunc.parametrize("backend_name", names, ids=names, scope="session")
 
 

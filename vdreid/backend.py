@@ -49,9 +49,12 @@ class Backend(abc.ABC):
 
     #: the name it is registered under (``--backend``)
     name: ClassVar[str]
+    #: whether it trains (:meth:`trainer`, train-mode :meth:`forward`); False: inference
+    #: only, and the contract suite generates only its inference cases
+    trains: ClassVar[bool] = False
     #: the formats :meth:`export` writes, this backend's own first (none: it does not export)
     export_formats: ClassVar[tuple[str, ...]] = ()
-    #: exported model files :meth:`load_model` runs (none: it runs vdreid checkpoints only)
+    #: the exported model files :meth:`load_model` runs (``--model m.onnx``; none: it does not)
     model_formats: ClassVar[tuple[str, ...]] = ()
     #: the launcher distributed runs start under (vdreid.workflows.launch); None: one process
     launcher: ClassVar[str | None] = None
@@ -109,6 +112,8 @@ class Backend(abc.ABC):
         option this backend cannot honour (``unsupported_options``)."""
         from vdreid.trainer import TrainerOptions
 
+        if not self.trains:
+            raise self.does_not_train("training")
         options = options or TrainerOptions()
         for option, value in options.asked().items():
             if option in self.unsupported_options:
@@ -191,6 +196,12 @@ class Backend(abc.ABC):
         return self.forward(model, images)["test_feature"]
 
     # -- helpers ----------------------------------------------------------------
+    def does_not_train(self, what: str) -> NotSupported:
+        return NotSupported(
+            f"the {self.name} backend does not train ({what}: it runs inference only); "
+            "use --backend torch or mindspore"
+        )
+
     def not_supported(self, what: str) -> NotSupported:
         return NotSupported(
             f"the {self.name} backend does not support {what}; `vdreid backends` lists the "

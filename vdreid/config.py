@@ -72,7 +72,10 @@ class TrainConfig(_Frozen):
     log_interval: int = Field(10, ge=1, description="steps between loss fetches")
     checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints")
     validate_every: int = Field(0, ge=0, description="epochs between validation runs; 0 = never")
-    pretrained: Path | None = None
+    pretrained: str | None = Field(
+        None,
+        description="'imagenet' (torchvision's ResNet-50) or a weight file `vdreid convert` reads",
+    )
     amp: bool = True
     compile: bool = False
     deterministic: bool = False

@@ -14,9 +14,12 @@ docs/training.md compare the recipes side by side.
 - ``paper``: the paper's equations on the official network: the paper's
   grey conversion (BT.601 in pixel space), ``official``'s terms + 2 VML,
   true KL for VSD/VCD, numerically stable Sinkhorn.
-- ``msport``: the MindSpore model-zoo port: no channel attention, last
-  stride 2, 288x144, trainable BNNeck shift, its 0.1440 blue grey, a
-  per-block normalised feature; CE without smoothing + batch-hard triplet
+- ``msport``: the MindSpore model-zoo port's network: no channel attention,
+  last stride 2, 288x144, MindSpore's ``pad_mode='same'`` padding (the odd
+  pixel bottom/right), eps 1e-3 and momentum 0.997 (MindSpore's convention;
+  0.003 in the spec's) on every bottleneck's bn3, trainable BNNeck shift,
+  its 0.1440 blue grey, a per-block normalised feature concatenated V, Sx,
+  I, Sg as its eval does; CE without smoothing + batch-hard triplet
   (margin 0.3), no distillation; the port's learning rates with a sane step
   schedule (its own multiplies by 0.1 every epoch from 15 to 27, a bug).
 - ``tiny``: ResNet-18 at 1/8 width, 64x32, the official structure and
@@ -42,7 +45,7 @@ from vdreid.losses.spec import (
     VSDTerm,
 )
 from vdreid.optim import OptimConfig
-from vdreid.spec.builders import MVDDesign, mvd_model, with_input_size
+from vdreid.spec.builders import BatchNormStyle, MVDDesign, mvd_model, with_input_size
 from vdreid.spec.model import ModelSpec
 
 
@@ -85,6 +88,9 @@ OFFICIAL_LOSS = LossSpec(
     vsd=VSDTerm(),
     vcd=VCDTerm(),
 )
+#: the port's _bn_last: nn.BatchNorm2d(eps=1e-3, momentum=0.997), MindSpore's
+#: momentum weighting the old running value (0.003 in the spec's convention)
+MSPORT_LAST_BN = BatchNormStyle(eps=1e-3, momentum=0.003)
 #: SYSU-MM01's batch in the authors' code: 16 identities x 4 images per modality
 OFFICIAL_TRAINING = {"epochs": 600, "ids_per_batch": 16, "instances": 4}
 
@@ -111,6 +117,8 @@ RECIPES: dict[str, Recipe] = {
             MVDDesign(
                 depth=50,
                 last_stride=2,
+                padding="same",
+                last_bn=MSPORT_LAST_BN,
                 size=(288, 144),
                 grey="msport",
                 feature="msport",

@@ -13,6 +13,8 @@ Conventions a backend must match:
   with m = BatchNorm.momentum (0.1). S's statistics are updated twice per
   step (after Sg, then after Sx).
 - Dropout is the identity here; backends switch it off for parity tests.
+- Padding ``"same"`` is resolved from each map's size
+  (vdreid.spec.nodes.same_padding: the odd pixel bottom/right).
 - test_feature (eval only) follows spec.test_feature
   (vdreid.losses.compose_feature, the backends' own composition).
 """
@@ -41,27 +43,31 @@ from vdreid.spec.nodes import (
     HeadMLP,
     Linear,
     ResNet,
+    resolve_padding,
 )
 from vdreid.spec.params import param_table
 from vdreid.spec.preprocess import to_grey
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+def _padded(x: np.ndarray, padding: int | str, kernel: int, stride: int, value: float):
+    top, bottom, left, right = resolve_padding(padding, kernel, stride, *x.shape[2:])
+    if top or bottom or left or right:
+        x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    return x
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int | str) -> np.ndarray:
     """NCHW x OIHW cross-correlation via a strided window view and one tensordot."""
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     k = w.shape[2]
+    x = _padded(x, padding, k, stride, 0.0)
     # numpy's stub types axis as one int; a tuple works (numpy>=1.20)
     windows = sliding_window_view(x, (k, k), axis=(2, 3))  # type: ignore[call-overload]
     windows = windows[:, :, ::stride, ::stride]  # N C Ho Wo k k
     return np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
 
 
-def max_pool(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
-    if padding:
-        x = np.pad(
-            x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf
-        )
+def max_pool(x: np.ndarray, kernel: int, stride: int, padding: int | str) -> np.ndarray:
+    x = _padded(x, padding, kernel, stride, -np.inf)
     windows = sliding_window_view(x, (kernel, kernel), axis=(2, 3))  # type: ignore[call-overload]
     return windows[:, :, ::stride, ::stride].max(axis=(4, 5))
 

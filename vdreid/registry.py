@@ -16,7 +16,11 @@ from vdreid.errors import BackendNotAvailable, first_line
 ENTRY_POINT_GROUP = "vdreid.backends"
 
 #: The pip extra that brings each first-party backend.
-KNOWN_EXTRAS = {"torch": "vdreid[torch]", "mindspore": "vdreid[mindspore]"}
+KNOWN_EXTRAS = {
+    "torch": "vdreid[torch]",
+    "mindspore": "vdreid[mindspore]",
+    "onnxruntime": "vdreid[onnxruntime]",
+}
 
 
 def registered() -> dict[str, md.EntryPoint]:

@@ -23,6 +23,7 @@ from vdreid_mindspore.train import MindSporeTrainer
 
 class MindSporeBackend(Backend):
     name = "mindspore"
+    trains = True
     export_formats = export.FORMATS
     launcher = "msrun"
     unsupported_options = {

@@ -12,6 +12,8 @@ The exported graph uses MindSpore's native convolutions and max pool,
 not the CPU lowerings (lowering.py), so the file is the plain
 network on every device. ``mindspore.load`` + ``nn.GraphCell`` run it.
 ``ms.export`` writes the file read-only for its owner (MindSpore's choice).
+The file's ``user_info`` holds vdreid.export_metadata's pairs (input size,
+colour order, mean/std, feature layout and distance, version, spec).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from mindspore import Tensor, nn
 
 from vdreid.errors import ExportError, first_line
+from vdreid.export_metadata import export_metadata
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDModel
 from vdreid_mindspore.lowering import is_lowered, set_lowered
@@ -53,7 +56,13 @@ def write_mindir(model: MVDModel, example: np.ndarray, path: Path) -> None:
     lowered = is_lowered(model)
     set_lowered(model, False)  # native kernels in the file
     try:
-        ms.export(extractor, spec_input, file_name=str(path), file_format="MINDIR")
+        ms.export(
+            extractor,
+            spec_input,
+            file_name=str(path),
+            file_format="MINDIR",
+            custom_func=lambda proto: proto.user_info.update(export_metadata(model.spec)),
+        )
     except Exception as exc:
         raise ExportError(
             f"MindSpore could not export the feature extractor to MindIR: {type(exc).__name__}: "

@@ -33,6 +33,11 @@ pool does. The -inf border is concatenated: ops.pad's backward returns
 different (wrong) gradients from run to run on MindSpore 2.10's CPU.
 Exported graphs use the native max pool, whose dynamic batch axis the
 explicit -inf border would lose.
+
+Padding "same" (the spec's, MindSpore's pad_mode='same'): the native
+kernels take it as it is; the lowerings resolve it from the static map size
+(vdreid.spec.nodes.resolve_padding, the odd pixel bottom/right) and
+concatenate the border (zeros, or -inf for the max pool).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
 from vdreid.spec import nodes as sn
+from vdreid.spec.nodes import resolve_padding
 from vdreid_mindspore._quiet import mindspore  # noqa: F401  (quiet logging first)
 
 #: thresholds of the batched form (see the module docstring)
@@ -69,7 +75,7 @@ class Conv2d(nn.Cell):
         out_channels: int,
         kernel: int,
         stride: int = 1,
-        padding: int = 0,
+        padding: int | str = 0,
         bias: bool = False,
         *,
         lowered: bool = False,
@@ -91,6 +97,8 @@ class Conv2d(nn.Cell):
         weight = cast_like(self.weight, x)  # mixed precision: float32 weights, float16 maps
         if self.lowered:
             y = self._im2col_matmul(x, weight)
+        elif self.padding == "same":
+            y = ops.conv2d(x, weight, None, self.stride, "same")
         else:
             y = ops.conv2d(x, weight, None, self.stride, "pad", self.padding)
         if self.has_bias:
@@ -98,8 +106,12 @@ class Conv2d(nn.Cell):
         return y
 
     def _im2col_matmul(self, x: Tensor, weight: Tensor) -> Tensor:
+        k, s, o = self.kernel, self.stride, self.out_channels
+        pads = resolve_padding(self.padding, k, s, x.shape[2], x.shape[3])
+        p = pads[0]
+        if pads != (p, p, p, p):  # asymmetric ("same"): a border first, unfold pads nothing
+            x, p = _pad(x, pads, 0.0), 0
         n, c, h, w = x.shape
-        k, s, p, o = self.kernel, self.stride, self.padding, self.out_channels
         ho = (h + 2 * p - k) // s + 1
         wo = (w + 2 * p - k) // s + 1
         cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
@@ -128,25 +140,44 @@ class MaxPool(nn.Cell):
         super().__init__()
         self.kernel, self.stride, self.padding = node.kernel, node.stride, node.padding
         self.lowered = lowered
+        self.same = node.padding == "same"
+        # TensorFlow's SAME, as the spec's "same" (native kernel, exported graphs)
+        self.same_pool = ops.MaxPool(kernel_size=node.kernel, strides=node.stride, pad_mode="SAME")
 
     def construct(self, x: Tensor) -> Tensor:
         if not self.lowered:
+            if self.same:
+                return self.same_pool(x)
             return ops.max_pool2d(x, self.kernel, self.stride, self.padding)
-        k, s, p = self.kernel, self.stride, self.padding
+        k, s = self.kernel, self.stride
+        x = _pad(x, resolve_padding(self.padding, k, s, x.shape[2], x.shape[3]), float("-inf"))
         n, c, h, w = x.shape
-        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        if p > 0:
-            x = _pad_with_minus_inf(x, p)
+        ho, wo = (h - k) // s + 1, (w - k) // s + 1
         windows = ops.unfold(x, k, 1, 0, s).reshape(n, c, k * k, ho * wo)
         return ops.max(windows, 2)[0].reshape(n, c, ho, wo)
 
 
-def _pad_with_minus_inf(x: Tensor, p: int) -> Tensor:
-    n, c, h, w = x.shape
-    side = ops.full((n, c, h, p), float("-inf"), dtype=x.dtype)
-    x = ops.cat([side, x, side], 3)
-    edge = ops.full((n, c, p, w + 2 * p), float("-inf"), dtype=x.dtype)
-    return ops.cat([edge, x, edge], 2)
+def _pad(x: Tensor, pads: tuple[int, int, int, int], value: float) -> Tensor:
+    """``x`` with (top, bottom, left, right) borders of ``value``, concatenated
+    (ops.pad's backward is unreliable on MindSpore 2.10's CPU: module docstring)."""
+    top, bottom, left, right = pads
+    n, c, h, _ = x.shape
+    parts = []
+    if left:
+        parts.append(ops.full((n, c, h, left), value, dtype=x.dtype))
+    parts.append(x)
+    if right:
+        parts.append(ops.full((n, c, h, right), value, dtype=x.dtype))
+    if len(parts) > 1:
+        x = ops.cat(parts, 3)
+    w = x.shape[3]
+    rows = []
+    if top:
+        rows.append(ops.full((n, c, top, w), value, dtype=x.dtype))
+    rows.append(x)
+    if bottom:
+        rows.append(ops.full((n, c, bottom, w), value, dtype=x.dtype))
+    return ops.cat(rows, 2) if len(rows) > 1 else x
 
 
 # -- switching --------------------------------------------------------------------

@@ -23,6 +23,7 @@ from vdreid_torch.train import TorchTrainer
 
 class TorchBackend(Backend):
     name = "torch"
+    trains = True
     export_formats = export.FORMATS
     launcher = "torchrun"
     unsupported_options = {

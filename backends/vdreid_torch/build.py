@@ -38,13 +38,26 @@ def batch_norm(node: sn.BatchNorm, *, maps: bool) -> nn.Module:
     return bn
 
 
+class SamePadConv2d(nn.Conv2d):
+    """nn.Conv2d with the spec's "same" padding: zeros resolved from the input
+    size (vdreid.spec.nodes.same_padding), the odd pixel bottom/right, which
+    nn.Conv2d's own padding="same" (stride 1 only, symmetric) cannot say."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size[0], self.stride[0]
+        h, w = int(x.shape[-2]), int(x.shape[-1])  # static pads in a traced export
+        top, bottom, left, right = sn.resolve_padding("same", k, s, h, w)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
 def conv(node: sn.Conv) -> nn.Conv2d:
-    return nn.Conv2d(
+    same = node.padding == "same"
+    return (SamePadConv2d if same else nn.Conv2d)(
         node.in_channels,
         node.out_channels,
         node.kernel,
         stride=node.stride,
-        padding=node.padding,
+        padding=0 if same else node.padding,
         bias=node.bias,
     )
 
@@ -54,8 +67,20 @@ def linear(node: sn.Linear) -> nn.Linear:
     return nn.Linear(node.in_features, node.out_features, bias=node.bias)
 
 
+class SamePadMaxPool2d(nn.MaxPool2d):
+    """nn.MaxPool2d with the spec's "same" padding (-inf, the odd pixel bottom/right)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = int(self.kernel_size), int(self.stride)  # type: ignore[arg-type]
+        h, w = int(x.shape[-2]), int(x.shape[-1])  # static pads in a traced export
+        top, bottom, left, right = sn.resolve_padding("same", k, s, h, w)
+        return super().forward(F.pad(x, (left, right, top, bottom), value=float("-inf")))
+
+
 def max_pool(node: sn.Pool) -> nn.MaxPool2d:
     """Windowed max; nn.MaxPool2d pads with -inf, as the spec says."""
+    if node.padding == "same":
+        return SamePadMaxPool2d(node.kernel, node.stride, 0)
     return nn.MaxPool2d(node.kernel, node.stride, node.padding)
 
 

@@ -7,7 +7,9 @@ already normalised with the spec's mean/std (what ``vdreid.spec.preprocess``
 returns), any batch size; one output ``features``, float32 (batch, dim),
 the spec's test feature (the official recipe: four post-BNNeck features
 concatenated, one L2 normalisation). Grey conversion happens inside the
-graph, exactly as in the eager model.
+graph, exactly as in the eager model. The file's metadata_props say all
+this (vdreid.export_metadata: input size, colour order, mean/std, feature
+layout and distance, vdreid version, spec hash and spec).
 
 Exporters: torch has two and both work offline. ``torchscript`` (the
 default) traces the model; it is mature for CNNs and exports this model
@@ -34,11 +36,10 @@ import torch
 from torch import nn
 
 from vdreid.errors import ExportError, first_line
+from vdreid.export_metadata import INPUT_NAME, OUTPUT_NAME, export_metadata
 from vdreid_torch.build import MVDModel
 
 ONNX_OPSET = 18
-INPUT_NAME = "images"
-OUTPUT_NAME = "features"
 FORMATS = ("onnx",)
 EXPORTERS = ("torchscript", "dynamo")
 
@@ -125,6 +126,7 @@ def write_onnx(
             try:
                 with _quiet_exporter(), torch.no_grad():
                     runs[name](extractor, trace, path)
+                _describe(path, model)
                 onnx.checker.check_model(str(path), full_check=True)
             except Exception as exc:
                 failures.append(f"{name}: {type(exc).__name__}: {first_line(exc)}")
@@ -136,6 +138,17 @@ def write_onnx(
         f"torch could not write the feature extractor as ONNX opset {ONNX_OPSET} "
         f"({'; '.join(failures)}); report it with the checkpoint's spec"
     )
+
+
+def _describe(path: Path, model: MVDModel) -> None:
+    """Add the metadata every vdreid export carries (vdreid.export_metadata)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in export_metadata(model.spec).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
 
 
 def run_onnx(path: Path, images: np.ndarray) -> np.ndarray:

@@ -112,6 +112,9 @@ def command_lines(draw) -> tuple[list[str], str]:
     required = [o for o in options if o.required]
     chosen = draw(st.lists(st.sampled_from(options), max_size=6, unique_by=id)) if options else []
     for option in required + [o for o in chosen if not o.required]:
+        if option.param_type_name == "argument":  # a positional value (convert's SOURCE)
+            argv.append(draw(_value(option)))
+            continue
         flag = draw(st.sampled_from(option.opts + option.secondary_opts))
         if option.is_flag:
             argv.append(flag)
@@ -154,6 +157,9 @@ def no_real_work(fake_backend):
     mp.setattr(registry, "get", get)
     mp.setattr("vdreid.data.synth.synthesize", synthesize_stub)
     mp.setattr("vdreid.workflows.demo.synthesize", synthesize_stub)
+    # convert reads and converts (its readers are fuzzed too); writing is the work
+    mp.setattr("vdreid.workflows.convert.save_checkpoint", synthesize_stub)
+    mp.setattr("vdreid.workflows.convert.native_bytes", synthesize_stub)
     yield
     mp.undo()
 

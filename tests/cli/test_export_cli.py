@@ -45,6 +45,29 @@ def test_export_writes_a_verified_file_in_the_backends_own_format(checkpoint, tm
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left
 
 
+def test_verification_runs_on_rendered_people_and_noise(checkpoint, tmp_path, monkeypatch):
+    """Issue 15 item 9: real-looking images as well as noise. People are
+    smooth (neighbouring pixels agree), noise is not."""
+    seen = []
+    run = FakeBackend.run_export
+    monkeypatch.setattr(
+        FakeBackend, "run_export", lambda self, f, p, x: seen.append(x) or run(self, f, p, x)
+    )
+    r = export("--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.npz"), "--batch", "5")
+    assert r.exit_code == 0, r.output
+    (batch,) = seen
+    assert batch.shape == (5, 3, 64, 32)
+
+    def neighbour_correlation(image):
+        a, b = image[:, :, :-1].ravel(), image[:, :, 1:].ravel()
+        return np.corrcoef(a, b)[0, 1]
+
+    assert [neighbour_correlation(x) > 0.5 for x in batch] == [True] * 3 + [False] * 2
+    # the first is visible, the second infrared (three equal channels before normalising)
+    assert np.corrcoef(batch[1, 0].ravel(), batch[1, 2].ravel())[0, 1] > 0.9999
+    assert np.corrcoef(batch[0, 0].ravel(), batch[0, 2].ravel())[0, 1] < 0.99
+
+
 def test_table_shows_the_verification_numbers(checkpoint, tmp_path):
     r = export("--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.npz"))
     assert r.exit_code == 0, r.output

@@ -17,11 +17,14 @@ modalities.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from vdreid.presets import recipe
 from vdreid.spec import ModelSpec, preprocess
+from vdreid.spec.builders import mvd_model
 from vdreid.workflows.parity import perturbed_state
 
 NUM_CLASSES = 4
@@ -65,3 +68,32 @@ def model(backend, spec: ModelSpec, state: dict[str, np.ndarray]):
     m = backend.build(spec, device="cpu")
     backend.set_state(m, state)
     return m
+
+
+@pytest.fixture(scope="session")
+def same_spec() -> ModelSpec:
+    """msport's network (padding "same", bn3 eps 1e-3 / momentum 0.003) at 1/16
+    width and 72x40, where maps of odd and even sizes meet the stride-2 windows."""
+    design = dataclasses.replace(
+        recipe("msport").design,
+        width=1 / 16,
+        size=(72, 40),
+        head_hidden=(32, 16),
+        z_width=16,
+        z_hidden=16,
+    )
+    return mvd_model("msport", NUM_CLASSES, design)
+
+
+@pytest.fixture(scope="session")
+def same_case(same_spec):
+    """Weights, uint8 images and their normalised view. bn3's running variances
+    are scaled down to ~1e-2, where its eps of 1e-3 (not 1e-5) moves the
+    eval-mode outputs by percents: a backend that drops the eps fails."""
+    state = perturbed_state(same_spec)
+    for name in state:
+        if name.endswith(".bn3.var"):
+            state[name] = state[name] * np.float32(1e-2)
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (4, 72, 40, 3), dtype=np.uint8)
+    return state, images, preprocess(same_spec, images)

@@ -12,6 +12,7 @@ give the same numbers on every selected backend and on the numpy oracle.
 
 The forward-output checks live in test_contract.py (b); this module runs
 one training step per backend (the official loss) and compares pairwise.
+An inference-only backend (onnxruntime) takes part in the feature check.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 from vdreid.checkpoint import model_state
 from vdreid.workflows import parity
 
-from backend_selection import load_backend, requested_backends
+from backend_selection import load_backend, requested_backends, trains
 
 PAIR_CHECKS = ("loss terms", "one step: parameters", "one step: moments", "checkpoint")
 
@@ -56,8 +57,9 @@ def _torch_threads(least: int):
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     names, _ = requested_backends()
-    if len(names) < 2:
-        pytest.skip(f"parity compares backends: {names} is fewer than two")
+    training = [n for n in names if trains(n)]
+    if len(training) < 2:
+        pytest.skip(f"parity compares training backends: {training} is fewer than two")
     for name in names:
         load_backend(name)  # a listed backend that does not load fails (or skips) here
     with _torch_threads(2):
@@ -65,15 +67,17 @@ def measured(tmp_path_factory):
 
 
 def _measure(names, tmp_path_factory):
+    """(case, the training backends' runs, every row, every backend's name)."""
     case = parity.parity_case()
     runs, rows = [], []
     for name in names:
         run, backend_rows = parity.run_backend(name, case, _quiet, forward=False)
-        runs.append(run)
+        if run.backend.trains:
+            runs.append(run)
         rows += backend_rows
     for other in runs[1:]:
         rows += parity.compare_pair(runs[0], other, case, tmp_path_factory.mktemp("parity"), _quiet)
-    return case, runs, rows
+    return case, runs, rows, names
 
 
 def _rows(measured, check):
@@ -89,12 +93,12 @@ def _assert_ok(rows):
 
 def test_features_match_the_oracle_on_every_backend(measured):
     rows = _rows(measured, "features")
-    assert {r.backend for r in rows} == {run.name for run in measured[1]}
+    assert {r.backend for r in rows} == set(measured[3])
     _assert_ok(rows)
 
 
 def test_loss_terms_agree_with_the_oracle_and_across_backends(measured):
-    case, runs, _ = measured
+    case, runs, _, _ = measured
     rows = _rows(measured, "loss terms")
     assert {r.against for r in rows} == {"oracle", runs[0].name}
     _assert_ok(rows)
@@ -103,7 +107,7 @@ def test_loss_terms_agree_with_the_oracle_and_across_backends(measured):
 
 
 def test_one_training_step_gives_the_same_parameters_and_moments(measured):
-    case, runs, _ = measured
+    case, runs, _, _ = measured
     _assert_ok(_rows(measured, "one step: parameters") + _rows(measured, "one step: moments"))
     for run in runs:
         # the step really moved the weights and the statistics, and counted itself

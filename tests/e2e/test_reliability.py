@@ -223,6 +223,7 @@ def test_a_second_run_into_a_busy_folder_is_refused(sysu_root, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_kill_9_mid_epoch_then_resume_is_bit_identical(backend, backend_name, sysu_root, tmp_path):
     """A real kill -9 in the middle of epoch 2 of 3, then `--resume auto`: the
     weights, Adam state and metrics equal an uninterrupted run's."""

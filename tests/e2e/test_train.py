@@ -11,10 +11,14 @@ from typer.testing import CliRunner
 
 from vdreid.checkpoint import load_checkpoint, model_state
 from vdreid.cli.app import app
+from vdreid.errors import CheckpointError
 from vdreid.spec import init_state
 from vdreid.workflows.train import train
 
 from e2e_runs import tiny_config
+
+#: every test here trains: generated only for the backends that do (Backend.trains)
+pytestmark = pytest.mark.training
 
 TERMS = ("ce", "rank", "cml", "vsd", "vcd", "total")
 
@@ -122,3 +126,12 @@ def test_eval_refuses_a_bad_checkpoint(problem, sysu_root, tmp_path):
     )
     assert r.exit_code == 2
     assert str(path) in r.output and ("does not exist" in r.output or "no model spec" in r.output)
+
+
+def test_a_pretrained_file_it_cannot_use_stops_it_before_writing(backend_name, sysu_root, tmp_path):
+    cfg = tiny_config(
+        sysu_root, tmp_path / "run", backend_name, pretrained=str(tmp_path / "r50.pth")
+    )
+    with pytest.raises(CheckpointError, match=r"r50\.pth does not exist"):
+        train(cfg, evaluate=False, progress=False)
+    assert not (tmp_path / "run").exists()

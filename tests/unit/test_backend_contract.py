@@ -28,8 +28,14 @@ def spec():
 def test_what_a_backend_does_not_do_is_said_by_name(spec):
     backend = FakeBackend()
     model = backend.build(spec)
+    with pytest.raises(NotSupported, match="the fake backend does not train.*torch or mindspore"):
+        backend.trainer(model, recipe("tiny").loss, recipe("tiny").optim)  # trains = False
+
+    class TrainsWithoutATrainer(FakeBackend):
+        trains = True
+
     with pytest.raises(NotSupported, match="the fake backend does not support training"):
-        backend.trainer(model, recipe("tiny").loss, recipe("tiny").optim)
+        TrainsWithoutATrainer().trainer(model, recipe("tiny").loss, recipe("tiny").optim)
 
     class FeaturesOnly(FakeBackend):
         name = "features-only"
@@ -45,6 +51,7 @@ def test_an_option_a_backend_cannot_honour_is_refused_before_its_trainer_exists(
     built = []
 
     class NoCompile(FakeBackend):
+        trains = True
         unsupported_options = {"compile": "it compiles every step already"}
 
         def new_trainer(self, model, loss_spec, optim, options):

@@ -11,7 +11,7 @@ import itertools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST_PARTY = ("vdreid", "vdreid_torch", "vdreid_mindspore")
+FIRST_PARTY = ("vdreid", "vdreid_torch", "vdreid_mindspore", "vdreid_onnxruntime")
 
 #: top floor first; a room imports only rooms on lower floors
 FLOORS: tuple[tuple[str, ...], ...] = (
@@ -19,12 +19,12 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("vdreid.cli",),
     ("vdreid.workflows",),
     ("vdreid.report",),
-    ("vdreid_torch", "vdreid_mindspore", "vdreid.eval"),
+    ("vdreid_torch", "vdreid_mindspore", "vdreid_onnxruntime", "vdreid.eval"),
     ("vdreid.registry", "vdreid.data"),
-    ("vdreid.backend", "vdreid.config"),
+    ("vdreid.backend", "vdreid.config", "vdreid.interchange"),
     ("vdreid.trainer", "vdreid.presets"),
     ("vdreid.optim", "vdreid.reference", "vdreid.verified_export"),
-    ("vdreid.losses", "vdreid.checkpoint"),
+    ("vdreid.losses", "vdreid.checkpoint", "vdreid.export_metadata"),
     ("vdreid.ops", "vdreid.spec", "vdreid.backend_inputs", "vdreid.outputs"),
     ("vdreid.errors", "vdreid"),
 )

@@ -18,6 +18,7 @@ from vdreid.spec import (
     spec_from_json,
     spec_hash,
 )
+from vdreid.spec.nodes import resolve_padding, same_padding
 from vdreid.spec.params import resnet_params
 
 
@@ -48,6 +49,41 @@ def test_hash_is_stable_across_processes_and_sensitive_to_content():
     assert len(here) == 64
     assert spec_hash(recipe("official").model_spec(206)) != here
     assert spec_hash(recipe("paper").model_spec(395)) != here
+
+
+#: spec hashes written by vdreid before msport became the port's network
+#: (main at b2cd702): the presets that did not change must keep them, so
+#: their checkpoints keep loading (load_checkpoint checks the hash)
+HASHES_BEFORE_PADDING_MODES = {
+    "official": "48149778ca9f2d91d78c5d2de34f1c3c3e48487102aef85570e5d51deb15dded",
+    "paper": "264955fcf7ab9f879bd5af06987bbcf680c036d9048468f145f35673da40af89",
+    "tiny": "97a89aefe9e7ecee8643d8c251e3e02d5c122aa8f5d70568212d1a66825ba44e",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HASHES_BEFORE_PADDING_MODES))
+def test_presets_without_same_padding_keep_their_spec_hash(name):
+    spec = recipe(name).model_spec(395)
+    assert spec_hash(spec) == HASHES_BEFORE_PADDING_MODES[name]
+    assert '"same"' not in spec.model_dump_json()
+
+
+def test_msport_pads_as_mindspore_at_288x144():
+    """TensorFlow's SAME: the stem pads rows (2, 3), the max pool and the
+    stride-2 3x3 convolutions (0, 1); stride-1 windows pad symmetrically."""
+    spec = recipe("msport").model_spec(395)
+    trunk = spec.branch("V").backbone
+    assert trunk.stem.conv.padding == trunk.stem.pool.padding == "same"
+    assert same_padding(288, 7, 2) == (2, 3) and same_padding(144, 7, 2) == (2, 3)
+    assert same_padding(72, 3, 2) == (0, 1) and same_padding(36, 3, 2) == (0, 1)
+    assert same_padding(9, 3, 2) == (1, 1) and same_padding(18, 3, 1) == (1, 1)
+    assert same_padding(18, 1, 2) == (0, 0)
+    assert resolve_padding("same", 7, 2, 288, 144) == (2, 3, 2, 3)
+    assert resolve_padding(3, 7, 2, 288, 144) == (3, 3, 3, 3)
+    bn3 = trunk.stages[0].blocks[0].bn3
+    assert (bn3.eps, bn3.momentum) == (1e-3, 0.003)
+    assert trunk.stages[0].blocks[0].bn2.eps == 1e-5
+    assert spec.test_feature.paths == ("V", "Sx", "I", "Sg")
 
 
 # Published counts: the ImageNet fc of torchvision's ResNets (in*1000 + 1000) excluded.

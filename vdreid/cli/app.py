@@ -10,6 +10,7 @@ import typer
 
 from vdreid import __version__
 from vdreid.cli import backends as backends_cmd
+from vdreid.cli import convert as convert_cmd
 from vdreid.cli import data as data_cmd
 from vdreid.cli import demo as demo_cmd
 from vdreid.cli import doctor as doctor_cmd
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.command("backends")(backends_cmd.backends)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("export")(export_cmd.export)
+app.command("convert")(convert_cmd.convert)
 app.command("train")(train_cmd.train)
 app.command("eval")(evaluate_cmd.evaluate)
 app.command("embed")(embed_cmd.embed)

@@ -49,29 +49,60 @@ CLASSIFIER_INIT = normal(0.0, 0.001)
 HEAD_BN_SCALE_INIT = normal(1.0, 0.02)
 
 
-def _block(kind: str, cin: int, planes: int, stride: int):
+#: how a trunk pads its windows: torchvision's explicit symmetric padding
+#: (k // 2), or MindSpore's pad_mode='same' (resolved from the map size, the
+#: odd pixel bottom/right: docs/method.md, "Padding")
+PADDING_STYLES = ("explicit", "same")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchNormStyle:
+    """eps and momentum (torch convention) of a group of batch norms."""
+
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    def __call__(self, channels: int) -> BatchNorm:
+        return BatchNorm(channels=channels, eps=self.eps, momentum=self.momentum)
+
+
+DEFAULT_BN = BatchNormStyle()
+
+
+def _pad(kernel: int, style: str) -> int | str:
+    return "same" if style == "same" else kernel // 2
+
+
+def _block(kind: str, cin: int, planes: int, stride: int, padding: str, last_bn: BatchNormStyle):
+    def conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> Conv:
+        return Conv(
+            in_channels=c_in,
+            out_channels=c_out,
+            kernel=kernel,
+            stride=stride,
+            padding=_pad(kernel, padding),
+        )
+
     out = planes * EXPANSION[kind]
+    bn = DEFAULT_BN
     down = None
     if stride != 1 or cin != out:
-        down = Downsample(
-            conv=Conv(in_channels=cin, out_channels=out, kernel=1, stride=stride),
-            bn=BatchNorm(channels=out),
-        )
+        down = Downsample(conv=conv(cin, out, 1, stride), bn=bn(out))
     if kind == "basic":
         return BasicBlock(
-            conv1=Conv(in_channels=cin, out_channels=planes, kernel=3, stride=stride, padding=1),
-            bn1=BatchNorm(channels=planes),
-            conv2=Conv(in_channels=planes, out_channels=planes, kernel=3, padding=1),
-            bn2=BatchNorm(channels=planes),
+            conv1=conv(cin, planes, 3, stride),
+            bn1=bn(planes),
+            conv2=conv(planes, planes, 3),
+            bn2=last_bn(planes),
             downsample=down,
         )
     return BottleneckBlock(
-        conv1=Conv(in_channels=cin, out_channels=planes, kernel=1),
-        bn1=BatchNorm(channels=planes),
-        conv2=Conv(in_channels=planes, out_channels=planes, kernel=3, stride=stride, padding=1),
-        bn2=BatchNorm(channels=planes),
-        conv3=Conv(in_channels=planes, out_channels=out, kernel=1),
-        bn3=BatchNorm(channels=out),
+        conv1=conv(cin, planes, 1),
+        bn1=bn(planes),
+        conv2=conv(planes, planes, 3, stride),
+        bn2=bn(planes),
+        conv3=conv(planes, out, 1),
+        bn3=last_bn(out),
         downsample=down,
     )
 
@@ -83,11 +114,16 @@ def resnet(
     last_stride: int = 1,
     cam_positions: Sequence[int] = (),
     in_channels: int = 3,
+    padding: str = "explicit",
+    last_bn: BatchNormStyle = DEFAULT_BN,
 ) -> ResNet:
     """A torchvision-layout ResNet trunk with global average pooling.
 
     width scales every channel count (64 * width at the stem);
-    cam_positions k in 1..4 put channel attention on the input of layer k.
+    cam_positions k in 1..4 put channel attention on the input of layer k;
+    padding is torchvision's ``"explicit"`` or MindSpore's ``"same"``;
+    last_bn sets eps and momentum of each block's last batch norm (bn3 of a
+    bottleneck, bn2 of a basic block), where the MindSpore port differs.
     """
     if depth not in RESNET_LAYOUTS:
         raise SpecError(
@@ -98,14 +134,22 @@ def resnet(
         raise SpecError(f"resnet width {width} leaves {base} stem channels; use width >= 1/64")
     if last_stride not in (1, 2):
         raise SpecError(f"last_stride must be 1 or 2, got {last_stride}")
+    if padding not in PADDING_STYLES:
+        raise SpecError(f"padding {padding!r} is not a padding style; use one of {PADDING_STYLES}")
     bad = [k for k in cam_positions if k not in (1, 2, 3, 4)]
     if bad:
         raise SpecError(f"cam_positions {list(cam_positions)} has {bad}; positions are stages 1..4")
     kind, counts = RESNET_LAYOUTS[depth]
     stem = Stem(
-        conv=Conv(in_channels=in_channels, out_channels=base, kernel=7, stride=2, padding=3),
+        conv=Conv(
+            in_channels=in_channels,
+            out_channels=base,
+            kernel=7,
+            stride=2,
+            padding=_pad(7, padding),
+        ),
         bn=BatchNorm(channels=base),
-        pool=Pool(kind="max", kernel=3, stride=2, padding=1),
+        pool=Pool(kind="max", kernel=3, stride=2, padding=_pad(3, padding)),
     )
     stages, cin = [], base
     for k, count in enumerate(counts, start=1):
@@ -114,7 +158,7 @@ def resnet(
         attention = ChannelAttention(channels=cin) if k in cam_positions else None
         blocks = []
         for i in range(count):
-            blocks.append(_block(kind, cin, planes, stride if i == 0 else 1))
+            blocks.append(_block(kind, cin, planes, stride if i == 0 else 1, padding, last_bn))
             cin = planes * EXPANSION[kind]
         stages.append(Stage(attention=attention, blocks=tuple(blocks)))
     return ResNet(
@@ -207,9 +251,10 @@ TEST_FEATURE_RECIPES = {
     "official": FeatureRecipe(
         recipe="official", paths=("I", "Sg", "V", "Sx"), normalise="whole", distance="euclidean"
     ),
+    # the port's eval (src/evalfunc.py, test()) concatenates V, Sx, I, Sg
     "msport": FeatureRecipe(
         recipe="msport",
-        paths=("I", "Sg", "V", "Sx"),
+        paths=("V", "Sx", "I", "Sg"),
         normalise="per_block",
         distance="inner_product",
     ),
@@ -237,14 +282,17 @@ MIN_INPUT_SIDE = 32
 @dataclasses.dataclass(frozen=True)
 class MVDDesign:
     """The choices that tell one MVD network from another (the presets' table
-    in docs/method.md): the backbone of every branch, the input size (H, W),
-    the grey view, the test-feature recipe, the BNNeck shift and the widths
+    in docs/method.md): the backbone of every branch (depth, width, last
+    stride, attention, padding style, eps/momentum of each block's last batch
+    norm), the input size (H, W), the grey view, the test-feature recipe, the BNNeck shift and the widths
     of the head and of the classifier on z."""
 
     depth: int
     width: float = 1.0
     last_stride: int = 1
     cam_positions: tuple[int, ...] = ()
+    padding: str = "explicit"
+    last_bn: BatchNormStyle = DEFAULT_BN
     size: tuple[int, int] = (256, 128)
     grey: str = "official"
     feature: str = "official"
@@ -268,6 +316,8 @@ def mvd_model(preset: str, num_classes: int, design: MVDDesign) -> ModelSpec:
                 width=design.width,
                 last_stride=design.last_stride,
                 cam_positions=design.cam_positions,
+                padding=design.padding,
+                last_bn=design.last_bn,
             ),
             num_classes,
             neck_shift_trainable=design.neck_shift_trainable,

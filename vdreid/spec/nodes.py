@@ -8,6 +8,10 @@ Conventions shared by all nodes:
 - convolution weights are OIHW, linear weights (out, in);
 - batch norm follows the torch momentum convention
   ``running = (1 - momentum) * running + momentum * batch``;
+- padding (convolution, max pool) is an explicit symmetric count, or
+  ``"same"``: TensorFlow's rule, which MindSpore's ``pad_mode='same'`` and
+  ONNX's ``SAME_UPPER`` follow, resolved from the size of the map it pads
+  (:func:`same_padding`; the odd pixel goes bottom/right);
 - ``Init`` says how the core draws a tensor's initial values.
 """
 
@@ -16,6 +20,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: An explicit symmetric padding, or "same" (resolved from the map size: same_padding)
+Padding = Annotated[int, Field(ge=0)] | Literal["same"]
 
 
 class Node(BaseModel):
@@ -53,6 +60,25 @@ def normal(mean: float, std: float) -> Init:
     return Init(rule="normal", mean=mean, std=std)
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) padding of one axis under the "same" rule: the output
+    has ceil(size / stride) positions and the odd pixel of an odd total goes
+    after (bottom or right), as in TensorFlow, MindSpore and ONNX SAME_UPPER."""
+    out = (size + stride - 1) // stride  # ceil(size / stride) on non-negative ints only
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(
+    padding: int | str, kernel: int, stride: int, height: int, width: int
+) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of a window op on an ``height x width`` map."""
+    if padding == "same":
+        return (*same_padding(height, kernel, stride), *same_padding(width, kernel, stride))
+    p = int(padding)
+    return p, p, p, p
+
+
 class Conv(Node):
     """2-D convolution, square kernel, no dilation or groups."""
 
@@ -60,7 +86,7 @@ class Conv(Node):
     out_channels: int = Field(gt=0)
     kernel: int = Field(gt=0)
     stride: int = Field(default=1, gt=0)
-    padding: int = Field(default=0, ge=0)
+    padding: Padding = 0
     bias: bool = False
     init: Init = KAIMING_FAN_OUT
 
@@ -93,7 +119,7 @@ class Pool(Node):
     kind: Literal["max", "global_avg"]
     kernel: int = 1
     stride: int = 1
-    padding: int = 0
+    padding: Padding = 0
 
 
 class ChannelAttention(Node):

@@ -44,13 +44,15 @@ Role = Literal["weight", "bias", "bn_scale", "bn_shift", "bn_mean", "bn_var", "s
 
 @dataclasses.dataclass(frozen=True)
 class ParamInfo:
-    """What one named tensor is. ``running``: a batch-norm running statistic."""
+    """What one named tensor is. ``running``: a batch-norm running statistic;
+    ``batch_norm``: the node a batch-norm tensor belongs to (its eps, momentum)."""
 
     shape: tuple[int, ...]
     role: Role
     trainable: bool
     running: bool
     init: Init
+    batch_norm: BatchNorm | None = None
 
     @property
     def size(self) -> int:
@@ -69,10 +71,10 @@ def conv_params(node: Conv, name: str) -> Entries:
 
 def bn_params(node: BatchNorm, name: str) -> Entries:
     c = (node.channels,)
-    yield f"{name}.scale", ParamInfo(c, "bn_scale", True, False, node.scale_init)
-    yield f"{name}.shift", ParamInfo(c, "bn_shift", node.shift_trainable, False, ZEROS)
-    yield f"{name}.mean", ParamInfo(c, "bn_mean", False, True, ZEROS)
-    yield f"{name}.var", ParamInfo(c, "bn_var", False, True, ONES)
+    yield f"{name}.scale", ParamInfo(c, "bn_scale", True, False, node.scale_init, node)
+    yield f"{name}.shift", ParamInfo(c, "bn_shift", node.shift_trainable, False, ZEROS, node)
+    yield f"{name}.mean", ParamInfo(c, "bn_mean", False, True, ZEROS, node)
+    yield f"{name}.var", ParamInfo(c, "bn_var", False, True, ONES, node)
 
 
 def linear_params(node: Linear, name: str) -> Entries:

@@ -236,16 +236,19 @@ def run_backend(
     name: str, case: ParityCase, say: Callable[[str], None], *, forward: bool = True
 ) -> tuple[BackendRun, list[Diff]]:
     """Checks of ``name`` against the oracle (``forward=False`` skips the
-    forward outputs and running statistics); keeps what the pairwise checks need."""
+    forward outputs and running statistics); keeps what the pairwise checks need.
+    A backend that does not train (``Backend.trains``) gets the eval-mode and
+    feature checks only."""
     b = registry.get(name)
     images = case.images
     rows = []
     want, stats = reference_forward_with_stats(case.spec, case.state, images)
     if forward:
-        say(f"{name}: forward (eval, train) against the oracle")
+        say(f"{name}: forward against the oracle")
         model = _fresh(b, case)
         oracle = reference_forward(case.spec, case.state, images)
         rows.append(largest("outputs (eval)", name, "oracle", b.forward(model, images), oracle))
+    if forward and b.trains:
         got = b.forward(model, images, train=True)
         rows.append(largest("outputs (train)", name, "oracle", got, want))
         after = b.get_state(model)
@@ -257,6 +260,8 @@ def run_backend(
     feature = reference_forward(case.spec, case.state, images)["test_feature"]
     got = {"test_feature": _features(run, case)}
     rows.append(largest("features", name, "oracle", got, {"test_feature": feature}))
+    if not b.trains:
+        return run, rows
 
     say(f"{name}: one training step from a warm trainer state (compiles the step)")
     trainer = b.trainer(run.model, case.loss, case.optim, PARITY_OPTIONS)
@@ -334,7 +339,8 @@ def run_parity(
             skipped[name] = status
             continue
         run, backend_rows = run_backend(name, case, say, forward=forward)
-        runs.append(run)
+        if run.backend.trains:  # the pairwise checks compare training steps
+            runs.append(run)
         rows += backend_rows
     with tempfile.TemporaryDirectory(prefix="vdreid-parity-") as tmp:
         for other in runs[1:]:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,24 @@ def run_spec(cfg: TrainConfig, num_classes: int) -> ModelSpec:
     return recipe(cfg.preset).model_spec(num_classes, input_size=cfg.input_size)
 
 
+def start_state(
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The weights a fresh run starts from: ``init_state`` of the run's seed,
+    with the ``--pretrained`` weights in place (``say`` gets one line on them)."""
+    state = init_state(spec, cfg.seed)
+    if cfg.pretrained is None:
+        return state
+    state, report = apply_pretrained(spec, state, cfg.pretrained, progress=progress)
+    if say is not None:
+        say(report.line())
+    return state
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -114,7 +133,12 @@ def train(
         )
     # the backend and the device are checked before anything is written
     backend = registry.get(cfg.backend)
+    if not backend.trains:
+        raise backend.does_not_train("vdreid train")
     model = backend.build(spec, device=cfg.device)
+    # --pretrained too (a missing file, no network, a file that does not fit)
+    say = (lambda line: console.print(line, highlight=False)) if lead else None
+    backend.set_state(model, start_state(spec, cfg, progress=progress and lead, say=say))
     with run.writing(resuming=resumed is not None) if lead else contextlib.nullcontext(run):
         if lead:
             # one line each, never cut inside a path (soft_wrap): logs stay greppable
@@ -190,14 +214,6 @@ def _fit(
     )
     assembler = BatchAssembler(cache, labels, modality, cfg.augment, seed=cfg.seed)
 
-    state = init_state(spec, cfg.seed)
-    if cfg.pretrained is not None:
-        state, report = apply_pretrained(spec, state, cfg.pretrained)
-        if lead:
-            console.print(
-                f"pretrained: {report.loaded} tensors from {cfg.pretrained}, {report.kept_initial} kept initial"
-            )
-    backend.set_state(model, state)
     options = TrainerOptions(
         amp=cfg.amp,
         compile=cfg.compile,
