@@ -15,12 +15,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vdreid.errors import ConfigError, SpecError
 from vdreid.optim import OptimConfig
 from vdreid.presets import RECIPES, recipe
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib  # type: ignore[no-redef]
 
 
 class _Frozen(BaseModel):
@@ -171,15 +176,5 @@ def resolve_train_config(
 
 def dump_toml(cfg: BaseModel) -> str:
     """A TOML rendering of a config (for the run folder), readable back by --config."""
-    return _toml_table(json.loads(cfg.model_dump_json(exclude_none=True)), prefix="")
-
-
-def _toml_table(data: Mapping[str, Any], prefix: str) -> str:
-    lines, tables = [], []
-    for k, v in data.items():
-        if isinstance(v, Mapping):
-            tables.append(_toml_table(v, f"{prefix}{k}."))
-        else:
-            lines.append(f"{k} = {json.dumps(v)}")
-    head = f"[{prefix[:-1]}]\n" if prefix and lines else ""
-    return head + "\n".join(lines) + ("\n" if lines else "") + "".join("\n" + t for t in tables)
+    # mode="json": paths and tuples as plain values, inf kept (JSON text would make it null)
+    return tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
