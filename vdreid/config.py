@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vdreid.errors import ConfigError, SpecError
 from vdreid.optim import OptimConfig
@@ -59,6 +66,32 @@ class ProtocolConfig(_Frozen):
     flip: bool = False
 
 
+#: protocol options that shape some datasets' protocols only (docs/evaluation.md)
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "mode": ("sysu",),
+    "shots": ("sysu",),
+    "sampler": ("sysu",),
+    "trials": ("sysu", "llcm"),
+}
+_DATASET_NAMES = {"sysu": "SYSU-MM01", "llcm": "LLCM"}
+
+
+def refuse_inapplicable(dataset: str, given: Mapping[str, str]) -> None:
+    """ConfigError when ``given`` (protocol field -> how the user spelt it,
+    e.g. ``"--mode indoor"``) sets an option the dataset's protocol lacks:
+    it would be ignored, yet look as if it had been applied."""
+    bad = [(field, spelt) for field, spelt in given.items() if dataset not in APPLIES_TO[field]]
+    if bad:
+        parts = [
+            f"{spelt} applies to {' and '.join(_DATASET_NAMES[d] for d in APPLIES_TO[field])} only"
+            for field, spelt in bad
+        ]
+        raise ConfigError(
+            f"{'; '.join(parts)}: the {dataset} protocol has no such choice "
+            f"(docs/evaluation.md); leave {'them' if len(bad) > 1 else 'it'} out"
+        )
+
+
 class TrainConfig(_Frozen):
     backend: str = "torch"
     preset: str = Field("tiny", description=f"one of {', '.join(RECIPES)} (vdreid.presets)")
@@ -86,6 +119,20 @@ class TrainConfig(_Frozen):
     optim: OptimConfig = OptimConfig()
     augment: AugmentConfig = AugmentConfig()
     protocol: ProtocolConfig = ProtocolConfig()
+
+    @model_validator(mode="after")
+    def _protocol_applies(self) -> TrainConfig:
+        # a value other than the default was asked for: refuse it where it does nothing
+        defaults = ProtocolConfig()
+        refuse_inapplicable(
+            self.dataset,
+            {
+                field: f"protocol.{field} = {getattr(self.protocol, field)!r}"
+                for field in APPLIES_TO
+                if getattr(self.protocol, field) != getattr(defaults, field)
+            },
+        )
+        return self
 
     @field_validator("preset")
     @classmethod

@@ -98,6 +98,21 @@ print("ok")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
+def test_protocol_options_a_dataset_lacks_are_refused_not_ignored(tmp_path):
+    with pytest.raises(ConfigError, match=r"protocol.mode = 'indoor' applies to SYSU-MM01 only"):
+        resolve_train_config(None, {"dataset": "regdb", "protocol": {"mode": "indoor"}})
+    with pytest.raises(ConfigError, match=r"protocol.trials = 3 applies to SYSU-MM01 and LLCM"):
+        resolve_train_config(None, {"dataset": "manifest", "protocol": {"trials": 3}})
+    with pytest.raises(ConfigError, match=r"protocol.shots = 10 .* llcm protocol"):
+        resolve_train_config(None, {"dataset": "llcm", "protocol": {"shots": 10}})
+    # the defaults are fine, and a recorded config reads back
+    cfg = resolve_train_config(None, {"dataset": "regdb", "protocol": {"trials": 10}})
+    file = tmp_path / "config.toml"
+    file.write_text(dump_toml(cfg))
+    assert resolve_train_config(file) == cfg
+    assert resolve_train_config(None, {"dataset": "llcm", "protocol": {"trials": 3}})
+
+
 def test_input_size_replaces_the_presets_and_null_restores_it():
     native = recipe("tiny").model_spec(7)
     cfg = resolve_train_config(None, {"preset": "tiny", "input_size": [96, 48]})

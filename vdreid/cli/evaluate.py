@@ -25,20 +25,34 @@ def evaluate(
     dataset: Annotated[str, typer.Option(help="sysu, regdb, llcm or manifest.")],
     root: Annotated[Path, typer.Option(help="Dataset folder (or manifest CSV).")],
     backend: Annotated[str, typer.Option(help="Backend computing the features.")] = "torch",
-    mode: Annotated[str, typer.Option(help="SYSU-MM01: all or indoor.")] = "all",
+    mode: Annotated[
+        str | None, typer.Option(help="SYSU-MM01 only: all (default) or indoor.")
+    ] = None,
     shots: Annotated[
-        int, typer.Option(help="SYSU-MM01 gallery images per (id, camera): 1 or 10.")
-    ] = 1,
+        int | None,
+        typer.Option(help="SYSU-MM01 only: gallery images per (id, camera), 1 (default) or 10."),
+    ] = None,
     sampler: Annotated[
-        str, typer.Option(help="SYSU-MM01 gallery sampler: official or agw.")
-    ] = "official",
+        str | None,
+        typer.Option(help="SYSU-MM01 only: gallery sampler, official (default) or agw."),
+    ] = None,
     direction: Annotated[
         str | None, typer.Option(help="v2t or t2v (default: the dataset's).")
     ] = None,
-    trials: Annotated[int, typer.Option(help="Number of sampled trials (SYSU, LLCM).")] = 10,
-    trial: Annotated[
-        int | None, typer.Option(help="RegDB split 1..10 (the one the model was trained on).")
+    trials: Annotated[
+        int | None, typer.Option(help="SYSU-MM01 and LLCM: sampled trials (default 10).")
     ] = None,
+    trial: Annotated[
+        int | None,
+        typer.Option(help="RegDB split 1..10; default: the one the checkpoint was trained on."),
+    ] = None,
+    any_trial: Annotated[
+        bool,
+        typer.Option(
+            "--any-trial",
+            help="RegDB: allow a --trial other than the checkpoint's (its test ids were trained on).",
+        ),
+    ] = False,
     distance: Annotated[
         str | None, typer.Option(help="euclidean or cosine (default: the preset's).")
     ] = None,
@@ -64,21 +78,15 @@ def evaluate(
 ) -> None:
     """Features once per image, the dataset's protocol, R1/R5/R10/R20/mAP/mINP as mean ± std."""
     from vdreid import outputs
-    from vdreid.config import ProtocolConfig, validate
+    from vdreid.config import ProtocolConfig, refuse_inapplicable, validate
     from vdreid.workflows.evaluate import evaluate_checkpoint, summary_rows
 
+    chosen = {"mode": mode, "shots": shots, "sampler": sampler, "trials": trials}
+    given = {k: v for k, v in chosen.items() if v is not None}
+    refuse_inapplicable(dataset, {k: f"--{k} {v}" for k, v in given.items()})
     protocol = validate(
         ProtocolConfig,
-        dict(
-            mode=mode,
-            shots=shots,
-            sampler=sampler,
-            direction=direction,
-            trials=trials,
-            distance=distance,
-            flip=flip,
-            rerank=rerank,
-        ),
+        dict(**given, direction=direction, distance=distance, flip=flip, rerank=rerank),
         "evaluation options",
     )
     if json_out is not None:  # before the features are computed, not after
@@ -97,6 +105,7 @@ def evaluate(
         root,
         protocol,
         trial=trial,
+        any_trial=any_trial,
         device=device,
         cache_dir=cache_dir,
         batch_size=batch_size,
@@ -109,9 +118,7 @@ def evaluate(
 
         drawn = evaluation_picture(ev, order=picture_order.value, queries=picture_queries)
         outputs.write_bytes(picture, drawn.png, "--picture")
-    table = Table(
-        title=f"{dataset} ({protocol.mode}, {protocol.shots}-shot, {protocol.sampler}; {ev.distance})"
-    )
+    table = Table(title=ev.title())
     table.add_column("metric")
     table.add_column(f"mean ± std over {len(ev.result.trials)} trial(s) (%)")
     for name, value in summary_rows(ev):

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, err_console, handle_errors
+from vdreid.errors import ConfigError
 from vdreid.presets import RECIPES
 
 
@@ -37,7 +38,13 @@ def train(
     epochs: Annotated[
         int | None, typer.Option(help="Number of epochs (passes over identities).")
     ] = None,
-    trial: Annotated[int | None, typer.Option(help="RegDB trial 1..10.")] = None,
+    trial: Annotated[
+        str | None,
+        typer.Option(
+            help="RegDB trial 1..10, or 'all': one run per trial under --out "
+            "(trial-01 ... trial-10), then the mean ± std over the ten in both directions."
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of every random choice of the run.")
     ] = None,
@@ -67,6 +74,7 @@ def train(
     from vdreid.workflows.run_dir import recorded_config
     from vdreid.workflows.train import train as run_training
 
+    all_trials = trial == "all"
     flags: dict[str, Any] = {
         k: v
         for k, v in dict(
@@ -77,7 +85,7 @@ def train(
             device=device,
             out=out,
             epochs=epochs,
-            trial=trial,
+            trial=None if all_trials else _trial_number(trial),
             seed=seed,
             pretrained=pretrained,
         ).items()
@@ -100,6 +108,9 @@ def train(
     if launch.launcher is not None:  # one device per process: this one's
         cfg = cfg.model_copy(update={"device": launch.device})
     assert launch.rank is not None  # start() gives every worker its rank
+    if all_trials:
+        _train_all_trials(cfg, resume, evaluate, quiet, launch.world)
+        return
     result = run_training(
         cfg,
         resume=resume,
@@ -112,9 +123,47 @@ def train(
         return
     console.print(f"run folder: {result.run_dir}  checkpoint: {result.checkpoint}")
     if result.evaluation is not None:
-        table = Table(title=f"{cfg.dataset} test protocol ({result.evaluation.distance})")
+        table = Table(title=result.evaluation.title())
         table.add_column("metric")
         table.add_column("mean ± std over trials (%)")
         for name, value in summary_rows(result.evaluation):
             table.add_row(name, value)
         console.print(table)
+
+
+def _trial_number(text: str | None) -> int | None:
+    """--trial N (the range is TrainConfig's to check) or None."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--trial {text!r}: pass a RegDB trial 1..10, or all") from None
+
+
+def _train_all_trials(
+    cfg: Any, resume: str | None, evaluate: bool, quiet: bool, world: int
+) -> None:
+    """--trial all: the ten RegDB runs, then the papers' table."""
+    from vdreid.workflows.evaluate import format_summary
+    from vdreid.workflows.regdb_trials import DIRECTION_NAMES, train_all_trials
+
+    if world > 1:
+        raise ConfigError(
+            "--trial all runs the ten trials one after the other in one process; under a "
+            "launcher, train one trial per command (--trial N)"
+        )
+    done = train_all_trials(cfg, resume=resume, evaluate=evaluate, progress=not quiet)
+    if not done.evaluations:
+        console.print("run folders: " + ", ".join(map(str, done.runs)), highlight=False)
+        return
+    first = next(iter(done.evaluations.values()))[0]
+    table = Table(title=f"RegDB, {len(done.runs)} trials: {first.distance}, mean ± std (%)")
+    table.add_column("metric")
+    results = {d: done.summary(d).summary() for d in done.evaluations}
+    for direction in results:
+        table.add_column(DIRECTION_NAMES[direction])
+    for metric in next(iter(results.values())):
+        table.add_row(metric, *(format_summary(r[metric]) for r in results.values()))
+    console.print(table)
+    console.print(f"per-trial results: {done.out / 'trials.json'}", highlight=False, soft_wrap=True)

@@ -37,6 +37,8 @@ from vdreid.errors import CheckpointError, ConfigError
 META_EPOCH = "epoch"  # epochs completed
 META_SAMPLER = "sampler"
 META_BEST = "best_val_map"  # the best validation mAP so far (%)
+META_DATASET = "dataset"
+META_TRIAL = "trial"  # RegDB: the split trained on (its test ids were never seen)
 
 #: What a run writes, relative to its folder (the ones a run of an older
 #: vdreid, without a file list, is known to have written).

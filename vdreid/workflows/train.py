@@ -39,7 +39,15 @@ from vdreid.workflows.evaluate import Evaluation, evaluate_model
 from vdreid.workflows.features import open_cache
 from vdreid.workflows.loss_guard import LossGuard
 from vdreid.workflows.pretrained import apply_pretrained
-from vdreid.workflows.run_dir import META_BEST, META_EPOCH, META_SAMPLER, RunDir, epochs_in
+from vdreid.workflows.run_dir import (
+    META_BEST,
+    META_DATASET,
+    META_EPOCH,
+    META_SAMPLER,
+    META_TRIAL,
+    RunDir,
+    epochs_in,
+)
 from vdreid.workflows.train_progress import TrainProgress
 
 
@@ -217,7 +225,9 @@ def _fit(
         resume_command=resume_command(run.root),
     )
     validation: Evaluation | None = None
-    meta = {"preset": cfg.preset, "dataset": cfg.dataset}
+    meta = {"preset": cfg.preset, META_DATASET: cfg.dataset}
+    if index.trial is not None:  # eval defaults to it and refuses another
+        meta[META_TRIAL] = str(index.trial)
     total, done_steps = cfg.epochs * steps, start_epoch * steps
     with TrainProgress(total, done_steps, enabled=progress and lead, console=console) as bar:
         for epoch in range(start_epoch, cfg.epochs):
