@@ -91,3 +91,21 @@ def test_the_title_states_trial_direction_flip_and_reranking(regdb_root, tmp_pat
     assert r.exit_code == 0, r.output
     title = " ".join(r.output.split("┏")[0].split())  # rich may wrap it
     assert title == "regdb: trial 2, t2v, euclidean, flip, re-ranked", title
+
+
+def test_without_backend_an_installed_one_computes_the_features(regdb_root, tmp_path):
+    spec = recipe("tiny").model_spec(3, input_size=(64, 32))
+    ckpt = save_checkpoint(
+        tmp_path / "c.safetensors",
+        init_state(spec, 0),
+        spec=spec,
+        backend="mindspore",
+        meta={"dataset": "regdb", "trial": "1"},
+    )
+    r = runner.invoke(
+        app, ["eval", "--checkpoint", str(ckpt), "--dataset", "regdb", "--root", str(regdb_root)]
+    )
+    assert r.exit_code == 0, r.output
+    assert (
+        "using the fake backend (the checkpoint's writer, mindspore, is not installed" in r.output
+    )

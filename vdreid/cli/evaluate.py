@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vdreid.cli._common import console, handle_errors
+from vdreid.cli._common import console, handle_errors, pick_backend
 
 
 class PictureOrder(str, Enum):
@@ -24,7 +24,13 @@ def evaluate(
     ],
     dataset: Annotated[str, typer.Option(help="sysu, regdb, llcm or manifest.")],
     root: Annotated[Path, typer.Option(help="Dataset folder (or manifest CSV).")],
-    backend: Annotated[str, typer.Option(help="Backend computing the features.")] = "torch",
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Backend computing the features (default: the checkpoint's writer when "
+            "installed, else the first installed)."
+        ),
+    ] = None,
     mode: Annotated[
         str | None, typer.Option(help="SYSU-MM01 only: all (default) or indoor.")
     ] = None,
@@ -99,7 +105,7 @@ def evaluate(
         outputs.refuse_input(picture, {"--checkpoint": checkpoint, "--root": root}, "--picture")
         outputs.check_writable(picture, "--picture")
     ev = evaluate_checkpoint(
-        backend,
+        pick_backend(backend, "features", checkpoint=checkpoint),
         checkpoint,
         dataset,
         root,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from vdreid.cli._common import console, err_console, handle_errors
+from vdreid.cli._common import console, err_console, handle_errors, pick_backend
 from vdreid.errors import ConfigError
 from vdreid.presets import RECIPES
 
@@ -16,7 +16,11 @@ from vdreid.presets import RECIPES
 @handle_errors
 def train(
     backend: Annotated[
-        str | None, typer.Option(help="Backend: torch or mindspore (see `vdreid backends`).")
+        str | None,
+        typer.Option(
+            help="Backend: torch or mindspore (see `vdreid backends`; default: the first "
+            "installed one that trains)."
+        ),
     ] = None,
     preset: Annotated[
         str | None, typer.Option(help=f"One of: {', '.join(RECIPES)} (see docs/method.md).")
@@ -68,7 +72,13 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Train, checkpoint and evaluate (see docs/training.md)."""
-    from vdreid.config import TrainConfig, merge, parse_overrides, resolve_train_config
+    from vdreid.config import (
+        TrainConfig,
+        merge,
+        parse_overrides,
+        read_toml,
+        resolve_train_config,
+    )
     from vdreid.workflows.evaluate import summary_rows
     from vdreid.workflows.launch import start as start_launch
     from vdreid.workflows.run_dir import recorded_config
@@ -101,6 +111,8 @@ def train(
                 highlight=False,
                 soft_wrap=True,
             )
+    if "backend" not in given and not (config and "backend" in read_toml(config)):
+        given["backend"] = pick_backend(None, "train")
     cfg = resolve_train_config(config, given)
     launch = start_launch(cfg.backend, device=cfg.device)
     if launch.scheduler:  # msrun's coordinating process: it never trains
