@@ -68,7 +68,10 @@ def evaluate(
     rerank: Annotated[bool, typer.Option(help="k-reciprocal re-ranking.")] = False,
     device: Annotated[str | None, typer.Option(help="Device for the backend.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per feature batch.")] = 64,
-    cache_dir: Annotated[Path | None, typer.Option(help="Decoded-image cache folder.")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Decoded-image cache folder (default: $XDG_CACHE_HOME/vdreid)."),
+    ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the full results to this JSON file.")
     ] = None,

@@ -55,6 +55,10 @@ def train(
     pretrained: Annotated[
         Path | None, typer.Option(help="Local safetensors file of backbone weights.")
     ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Decoded-image cache folder (default: $XDG_CACHE_HOME/vdreid)."),
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -98,6 +102,7 @@ def train(
             trial=None if all_trials else _trial_number(trial),
             seed=seed,
             pretrained=pretrained,
+            cache_dir=cache_dir,
         ).items()
         if v is not None
     }
