@@ -27,7 +27,7 @@ from pydantic import (
 
 from vdreid.errors import ConfigError, SpecError
 from vdreid.optim import OptimConfig
-from vdreid.presets import RECIPES, recipe
+from vdreid.presets import DEFAULT_PRESET, RECIPES, recipe
 
 try:
     import tomllib
@@ -94,7 +94,7 @@ def refuse_inapplicable(dataset: str, given: Mapping[str, str]) -> None:
 
 class TrainConfig(_Frozen):
     backend: str = "torch"
-    preset: str = Field("tiny", description=f"one of {', '.join(RECIPES)} (vdreid.presets)")
+    preset: str = Field(DEFAULT_PRESET, description=f"one of {', '.join(RECIPES)} (vdreid.presets)")
     input_size: tuple[int, int] | None = Field(
         None, description="network input (H, W) in pixels; None = the model preset's"
     )

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from vdreid.errors import SpecError
 from vdreid.losses.spec import (
@@ -160,6 +160,12 @@ RECIPES: dict[str, Recipe] = {
         ),
     )
 }
+
+
+#: The names as a type, for the CLI's choices (held equal to RECIPES by a test).
+PresetName = Literal["official", "paper", "msport", "tiny"]
+#: The preset a run (and `vdreid model summary`) uses when none is named.
+DEFAULT_PRESET: PresetName = "tiny"
 
 
 def recipe(name: str) -> Recipe:

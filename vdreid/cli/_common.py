@@ -67,7 +67,7 @@ def pick_backend(
     writer = read_metadata(checkpoint).get(META_BACKEND) if checkpoint is not None else None
     name, note = registry.choose(need, writer=writer, fmt=fmt)
     if note:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     return name
 
 

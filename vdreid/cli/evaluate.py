@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, handle_errors, pick_backend
+from vdreid.data.readers import DatasetName
 
 
 class PictureOrder(str, Enum):
@@ -22,7 +23,7 @@ def evaluate(
     checkpoint: Annotated[
         Path, typer.Option(help="A checkpoint written by `vdreid train` (required).")
     ],
-    dataset: Annotated[str, typer.Option(help="sysu, regdb, llcm or manifest.")],
+    dataset: Annotated[DatasetName, typer.Option(help="The dataset reader and protocol.")],
     root: Annotated[Path, typer.Option(help="Dataset folder (or manifest CSV).")],
     backend: Annotated[
         str | None,

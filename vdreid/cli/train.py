@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, err_console, handle_errors, pick_backend
+from vdreid.data.readers import DatasetName
 from vdreid.errors import ConfigError
-from vdreid.presets import RECIPES
+from vdreid.presets import DEFAULT_PRESET, PresetName
 
 
 @handle_errors
@@ -23,9 +24,10 @@ def train(
         ),
     ] = None,
     preset: Annotated[
-        str | None, typer.Option(help=f"One of: {', '.join(RECIPES)} (see docs/method.md).")
+        PresetName | None,
+        typer.Option(help=f"The preset (docs/method.md; default {DEFAULT_PRESET})."),
     ] = None,
-    dataset: Annotated[str | None, typer.Option(help="sysu, regdb, llcm or manifest.")] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="The dataset reader.")] = None,
     root: Annotated[
         Path | None, typer.Option(help="Dataset folder (or manifest CSV for --dataset manifest).")
     ] = None,
