@@ -44,7 +44,7 @@ def evaluate(checkpoint, root, *args: str):
 
 def test_regdb_evaluates_the_trial_the_checkpoint_was_trained_on(regdb_root, tmp_path):
     ckpt = _checkpoint(tmp_path, dataset="regdb", trial="3")
-    r = evaluate(ckpt, regdb_root, "--json", str(tmp_path / "e.json"))
+    r = evaluate(ckpt, regdb_root, "--json-out", str(tmp_path / "e.json"))
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "e.json").read_text())["trial"] == 3
     assert "trial 3" in r.output
@@ -58,7 +58,7 @@ def test_regdb_refuses_another_trial_unless_asked(regdb_root, tmp_path):
     tested = {p.pid for p in read_dataset("regdb", regdb_root, trial=5).test}
     assert f"trained on RegDB trial 3, and {len(seen & tested)} of trial 5's" in r.output
     assert "--any-trial" in r.output
-    r = evaluate(ckpt, regdb_root, "--trial", "5", "--any-trial", "--json", str(tmp_path / "e"))
+    r = evaluate(ckpt, regdb_root, "--trial", "5", "--any-trial", "--json-out", str(tmp_path / "e"))
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "e").read_text())["trial"] == 5
 
@@ -109,3 +109,12 @@ def test_without_backend_an_installed_one_computes_the_features(regdb_root, tmp_
     assert (
         "using the fake backend (the checkpoint's writer, mindspore, is not installed" in r.output
     )
+
+
+def test_json_prints_only_json_on_stdout_and_json_out_writes_a_file(regdb_root, tmp_path):
+    ckpt = _checkpoint(tmp_path, dataset="regdb", trial="4")
+    r = evaluate(ckpt, regdb_root, "--json", "--json-out", str(tmp_path / "e.json"))
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)  # nothing else on stdout
+    assert printed == json.loads((tmp_path / "e.json").read_text())
+    assert printed["trial"] == 4 and set(printed["summary"]) >= {"R1", "mAP", "mINP"}

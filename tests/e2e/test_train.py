@@ -122,3 +122,16 @@ def test_eval_refuses_a_bad_checkpoint(problem, sysu_root, tmp_path):
     )
     assert r.exit_code == 2
     assert str(path) in r.output and ("does not exist" in r.output or "no model spec" in r.output)
+
+
+def test_train_json_prints_only_json_on_stdout(sysu_root, tmp_path):
+    pytest.importorskip("torch")
+    args = ["train", "--backend", "torch", "--preset", "tiny", "--dataset", "sysu"]
+    args += ["--root", str(sysu_root), "--out", str(tmp_path / "run"), "--epochs", "1"]
+    args += ["--set", "input_size=null", "--set", "ids_per_batch=4", "--set", "instances=2"]
+    args += ["--set", "protocol.trials=2", "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)
+    assert printed["run_dir"] == str(tmp_path / "run") and printed["epochs"] == 1
+    assert printed["evaluation"]["num_trials"] == 2

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vdreid.cli._common import console, handle_errors, pick_backend
+from vdreid.cli._common import console, handle_errors, pick_backend, print_json
 from vdreid.data.readers import DatasetName
 
 
@@ -73,8 +73,11 @@ def evaluate(
         Path | None,
         typer.Option(help="Decoded-image cache folder (default: $XDG_CACHE_HOME/vdreid)."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full results as JSON instead of a table.")
+    ] = False,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the full results to this JSON file.")
+        Path | None, typer.Option("--json-out", help="Also write the full results to this file.")
     ] = None,
     picture: Annotated[
         Path | None,
@@ -100,8 +103,8 @@ def evaluate(
         "evaluation options",
     )
     if json_out is not None:  # before the features are computed, not after
-        outputs.refuse_input(json_out, {"--checkpoint": checkpoint, "--root": root}, "--json")
-        outputs.check_writable(json_out, "--json")
+        outputs.refuse_input(json_out, {"--checkpoint": checkpoint, "--root": root}, "--json-out")
+        outputs.check_writable(json_out, "--json-out")
     if picture is not None:  # before the work, not after it
         from vdreid.report.figure import require_matplotlib
 
@@ -119,7 +122,7 @@ def evaluate(
         device=device,
         cache_dir=cache_dir,
         batch_size=batch_size,
-        progress=not quiet,
+        progress=not (quiet or as_json),
     )
     if json_out is not None:
         ev.save(json_out)
@@ -128,6 +131,9 @@ def evaluate(
 
         drawn = evaluation_picture(ev, order=picture_order.value, queries=picture_queries)
         outputs.write_bytes(picture, drawn.png, "--picture")
+    if as_json:
+        print_json(ev.to_dict())
+        return
     table = Table(title=ev.title())
     table.add_column("metric")
     table.add_column(f"mean ± std over {len(ev.result.trials)} trial(s) (%)")

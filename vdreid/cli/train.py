@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from vdreid.cli._common import console, err_console, handle_errors, pick_backend
+from vdreid.cli._common import console, err_console, handle_errors, pick_backend, print_json
 from vdreid.data.readers import DatasetName
 from vdreid.errors import ConfigError
 from vdreid.presets import DEFAULT_PRESET, PresetName
@@ -76,6 +76,10 @@ def train(
         bool, typer.Option("--eval/--no-eval", help="Evaluate on the test protocol at the end.")
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the result as JSON on stdout (progress on stderr)."),
+    ] = False,
 ) -> None:
     """Train, checkpoint and evaluate (see docs/training.md)."""
     from vdreid.config import (
@@ -128,7 +132,7 @@ def train(
         cfg = cfg.model_copy(update={"device": launch.device})
     assert launch.rank is not None  # start() gives every worker its rank
     if all_trials:
-        _train_all_trials(cfg, resume, evaluate, quiet, launch.world)
+        _train_all_trials(cfg, resume, evaluate, quiet, as_json, launch.world)
         return
     result = run_training(
         cfg,
@@ -139,6 +143,16 @@ def train(
         world=launch.world,
     )
     if not launch.lead:
+        return
+    if as_json:
+        print_json(
+            {
+                "run_dir": str(result.run_dir),
+                "checkpoint": str(result.checkpoint),
+                "epochs": result.epochs_done,
+                "evaluation": result.evaluation.to_dict() if result.evaluation else None,
+            }
+        )
         return
     console.print(f"run folder: {result.run_dir}  checkpoint: {result.checkpoint}")
     if result.evaluation is not None:
@@ -161,7 +175,7 @@ def _trial_number(text: str | None) -> int | None:
 
 
 def _train_all_trials(
-    cfg: Any, resume: str | None, evaluate: bool, quiet: bool, world: int
+    cfg: Any, resume: str | None, evaluate: bool, quiet: bool, as_json: bool, world: int
 ) -> None:
     """--trial all: the ten RegDB runs, then the papers' table."""
     from vdreid.workflows.evaluate import format_summary
@@ -173,6 +187,9 @@ def _train_all_trials(
             "launcher, train one trial per command (--trial N)"
         )
     done = train_all_trials(cfg, resume=resume, evaluate=evaluate, progress=not quiet)
+    if as_json:
+        print_json(done.to_dict())
+        return
     if not done.evaluations:
         console.print("run folders: " + ", ".join(map(str, done.runs)), highlight=False)
         return
