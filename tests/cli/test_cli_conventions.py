@@ -74,3 +74,39 @@ def test_model_summary_defaults_to_the_training_preset_and_its_input_size():
         runner.invoke(app, ["model", "summary", "--preset", "official", "--json"]).stdout
     )
     assert (official["input"]["height"], official["input"]["width"]) == (256, 128)
+
+
+def _table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line[:1] in "┏┃┡│└╭╰┌├"]
+
+
+def test_every_table_fits_80_columns_without_cutting_a_number(tmp_path, monkeypatch):
+    from vdreid.data.synth import Shape, synthesize
+
+    monkeypatch.setenv("COLUMNS", "80")
+    spec = recipe("tiny").model_spec(3, input_size=(64, 32))
+    ckpt = save_checkpoint(
+        tmp_path / "c.safetensors", init_state(spec, 0), spec=spec, backend="fake"
+    )
+    small = Shape(ids=8, test_ids=8, per_cam=2, size=(32, 16))
+    runs = [
+        ["backends"],
+        ["doctor"],
+        ["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.npz")],
+        *(["model", "summary", "--preset", p] for p in RECIPES),
+        ["data", "synth", "--layout", "llcm", "--out", str(tmp_path / "s"), "--ids", "4"],
+    ]
+    for layout in ("sysu", "regdb", "llcm"):
+        root = tmp_path / layout
+        synthesize(layout, root, shape=small, progress=False)
+        runs.append(["data", "check", "--dataset", layout, "--root", str(root)])
+        evaluate = ["eval", "--checkpoint", str(ckpt), "--dataset", layout, "--root", str(root)]
+        runs.append([*evaluate, "--quiet", *(["--trial", "1"] if layout == "regdb" else [])])
+    for argv in runs:
+        r = runner.invoke(app, argv)
+        assert r.exit_code in (0, 2), (argv, r.output)  # doctor on the fake backend may say no
+        lines = _table_lines(r.stdout)
+        assert lines, (argv, r.stdout)
+        too_wide = [line for line in lines if len(line) > 80]
+        assert too_wide == [], (argv, too_wide)
+        assert not any("…" in line for line in lines), (argv, r.stdout)

@@ -114,6 +114,8 @@ def synth(
         print_json(summary)
         return
     t = Table(title=f"synthetic {plan.layout} tree", show_header=False)
+    t.add_column()
+    t.add_column(overflow="fold")  # a long --out wraps, never cut to an ellipsis
     for k, v in summary.items():
         t.add_row(k, str(v))
     console.print(t)
@@ -153,16 +155,8 @@ def _print_report(report: dict[str, Any]) -> None:
     for note in report["notes"]:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     t = Table(title="splits")
-    for col in (
-        "split",
-        "images",
-        "identities",
-        "visible",
-        "infrared",
-        "per camera",
-        "one modality only",
-    ):
-        t.add_column(col)
+    for col in ("split", "images", "ids", "visible", "infrared", "per camera", "ids in 1 mod."):
+        t.add_column(col, overflow="fold")
     for name, s in report["splits"].items():
         lonely = s["visible_only_ids"]["count"] + s["infrared_only_ids"]["count"]
         cams = ", ".join(f"{c}:{n}" for c, n in s["cameras"].items())
