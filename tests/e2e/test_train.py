@@ -90,7 +90,7 @@ def test_eval_command_on_the_checkpoint(backend, backend_name, sysu_root, tmp_pa
             str(sysu_root),
             "--trials",
             "3",
-            "--json",
+            "--json-out",
             str(out),
             "--quiet",
         ],
