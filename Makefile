@@ -1,6 +1,12 @@
 # Every target builds .venv first when it is missing or older than the
 # files that define it (pyproject.toml, constraints.txt).
 PYTHON ?= python3
+# torch is pinned in CONSTRAINTS; TORCH_INDEX adds the index its build comes from:
+#   make venv TORCH_INDEX=https://download.pytorch.org/whl/cpu     (CPU only, ~200 MB)
+#   make venv TORCH_INDEX=https://download.pytorch.org/whl/cu126   (CUDA 12.6)
+# unset, pip takes PyPI's build (Linux x86-64: CUDA, several GB; macOS: CPU/MPS)
+CONSTRAINTS ?= constraints.txt
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -10,10 +16,11 @@ DEMO_DIR ?= demo
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e ".[all,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

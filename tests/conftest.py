@@ -43,3 +43,18 @@ def fake_backend(monkeypatch) -> FakeBackend:
     ep = md.EntryPoint(NAME, "fake_backend:FakeBackend", registry.ENTRY_POINT_GROUP)
     monkeypatch.setattr(registry, "registered", lambda: {NAME: ep})
     return registry.get(NAME)  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_home(tmp_path_factory):
+    """Image caches go to the user's cache folder ($XDG_CACHE_HOME/vdreid): a
+    temporary one for the session, so tests never write into ~/.cache."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

@@ -15,12 +15,24 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import tomli_w
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vdreid.errors import ConfigError, SpecError
 from vdreid.optim import OptimConfig
-from vdreid.presets import RECIPES, recipe
+from vdreid.presets import DEFAULT_PRESET, RECIPES, recipe
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib  # type: ignore[no-redef]
 
 
 class _Frozen(BaseModel):
@@ -54,9 +66,35 @@ class ProtocolConfig(_Frozen):
     flip: bool = False
 
 
+#: protocol options that shape some datasets' protocols only (docs/evaluation.md)
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "mode": ("sysu",),
+    "shots": ("sysu",),
+    "sampler": ("sysu",),
+    "trials": ("sysu", "llcm"),
+}
+_DATASET_NAMES = {"sysu": "SYSU-MM01", "llcm": "LLCM"}
+
+
+def refuse_inapplicable(dataset: str, given: Mapping[str, str]) -> None:
+    """ConfigError when ``given`` (protocol field -> how the user spelt it,
+    e.g. ``"--mode indoor"``) sets an option the dataset's protocol lacks:
+    it would be ignored, yet look as if it had been applied."""
+    bad = [(field, spelt) for field, spelt in given.items() if dataset not in APPLIES_TO[field]]
+    if bad:
+        parts = [
+            f"{spelt} applies to {' and '.join(_DATASET_NAMES[d] for d in APPLIES_TO[field])} only"
+            for field, spelt in bad
+        ]
+        raise ConfigError(
+            f"{'; '.join(parts)}: the {dataset} protocol has no such choice "
+            f"(docs/evaluation.md); leave {'them' if len(bad) > 1 else 'it'} out"
+        )
+
+
 class TrainConfig(_Frozen):
     backend: str = "torch"
-    preset: str = Field("tiny", description=f"one of {', '.join(RECIPES)} (vdreid.presets)")
+    preset: str = Field(DEFAULT_PRESET, description=f"one of {', '.join(RECIPES)} (vdreid.presets)")
     input_size: tuple[int, int] | None = Field(
         None, description="network input (H, W) in pixels; None = the model preset's"
     )
@@ -84,6 +122,20 @@ class TrainConfig(_Frozen):
     optim: OptimConfig = OptimConfig()
     augment: AugmentConfig = AugmentConfig()
     protocol: ProtocolConfig = ProtocolConfig()
+
+    @model_validator(mode="after")
+    def _protocol_applies(self) -> TrainConfig:
+        # a value other than the default was asked for: refuse it where it does nothing
+        defaults = ProtocolConfig()
+        refuse_inapplicable(
+            self.dataset,
+            {
+                field: f"protocol.{field} = {getattr(self.protocol, field)!r}"
+                for field in APPLIES_TO
+                if getattr(self.protocol, field) != getattr(defaults, field)
+            },
+        )
+        return self
 
     @field_validator("preset")
     @classmethod
@@ -174,15 +226,5 @@ def resolve_train_config(
 
 def dump_toml(cfg: BaseModel) -> str:
     """A TOML rendering of a config (for the run folder), readable back by --config."""
-    return _toml_table(json.loads(cfg.model_dump_json(exclude_none=True)), prefix="")
-
-
-def _toml_table(data: Mapping[str, Any], prefix: str) -> str:
-    lines, tables = [], []
-    for k, v in data.items():
-        if isinstance(v, Mapping):
-            tables.append(_toml_table(v, f"{prefix}{k}."))
-        else:
-            lines.append(f"{k} = {json.dumps(v)}")
-    head = f"[{prefix[:-1]}]\n" if prefix and lines else ""
-    return head + "\n".join(lines) + ("\n" if lines else "") + "".join("\n" + t for t in tables)
+    # mode="json": paths and tuples as plain values, inf kept (JSON text would make it null)
+    return tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))

@@ -7,12 +7,19 @@ AdamW) and asks :func:`lr_at` for each parameter group's learning rate at
 the start of every epoch, and reseeds its own generators (dropout) from
 :func:`epoch_seed`.
 
-Schedule (per epoch, 0-based ``epoch``): linear warmup from
-``warmup_factor`` to 1 over ``warmup_epochs`` epochs, then multiplied by
-``gamma`` at each milestone:
+Schedule: the authors' WarmupMultiStepLR, a factor of the base rate at
+scheduler index ``i``: linear warmup from ``warmup_factor`` to 1 over
+``warmup_epochs`` indices, times ``gamma`` for each milestone reached:
 
-    factor(e) = warmup_factor + (1 - warmup_factor) * e / warmup_epochs   (e < warmup_epochs)
-              = gamma ** (number of milestones <= e)                       (otherwise)
+    warmup(i) = warmup_factor + (1 - warmup_factor) * i / warmup_epochs   (i < warmup_epochs)
+              = 1                                                         (otherwise)
+    factor(i) = warmup(i) * gamma ** (number of milestones <= i)
+
+Epoch ``e`` (0-based) trains at index ``i = e + schedule_offset``. The
+authors' code steps its scheduler once when it builds it and again at the
+top of every epoch, so their epoch e trains at index e + 1: the
+``official`` recipe sets ``schedule_offset = 1`` (epoch 0 at 2.6e-4 x 0.109
+= 2.834e-5, the drop at epoch 209); the other recipes start at index 0.
 """
 
 from __future__ import annotations
@@ -50,6 +57,12 @@ class OptimConfig(BaseModel):
     warmup_factor: float = Field(0.01, gt=0, le=1)
     milestones: tuple[int, ...] = (210,)
     gamma: float = Field(0.1, gt=0)
+    schedule_offset: int = Field(
+        0,
+        ge=0,
+        description="epoch e trains at schedule index e + schedule_offset (official: 1, as the "
+        "authors' code, whose scheduler steps when built and before every epoch)",
+    )
 
     @model_validator(mode="after")
     def _sorted_milestones(self) -> OptimConfig:
@@ -64,11 +77,14 @@ def param_group(name: str) -> ParamGroup:
 
 
 def lr_factor(cfg: OptimConfig, epoch: int) -> float:
+    """The factor of the base learning rates while epoch ``epoch`` trains (module docstring)."""
     if epoch < 0:
         raise ConfigError(f"epoch must be >= 0, got {epoch}")
-    if epoch < cfg.warmup_epochs:
-        return cfg.warmup_factor + (1.0 - cfg.warmup_factor) * epoch / cfg.warmup_epochs
-    return cfg.gamma ** bisect.bisect_right(cfg.milestones, epoch)
+    index = epoch + cfg.schedule_offset
+    warmup = 1.0
+    if index < cfg.warmup_epochs:
+        warmup = cfg.warmup_factor + (1.0 - cfg.warmup_factor) * index / cfg.warmup_epochs
+    return warmup * cfg.gamma ** bisect.bisect_right(cfg.milestones, index)
 
 
 def lr_at(cfg: OptimConfig, epoch: int, group: ParamGroup) -> float:

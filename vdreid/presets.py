@@ -10,10 +10,12 @@ docs/training.md compare the recipes side by side.
   stride 1, channel attention before layers 2-4, frozen BNNeck shift,
   256x128, grey on the normalised input. Loss: 1 CE (label smoothing 0.1)
   + 1 RANK + 8 CML (naive Sinkhorn) + 2 VSD + 2 VCD, where VSD/VCD are the
-  code's element-wise ``kl_div`` misuse, not a KL divergence.
+  code's element-wise ``kl_div`` misuse, not a KL divergence. Its learning
+  rates epoch by epoch (their scheduler is one step ahead: vdreid.optim).
 - ``paper``: the paper's equations on the official network: the paper's
   grey conversion (BT.601 in pixel space), ``official``'s terms + 2 VML,
-  true KL for VSD/VCD, numerically stable Sinkhorn.
+  true KL for VSD/VCD, numerically stable Sinkhorn; the schedule as
+  written (warmup from 0.01 at epoch 0, x0.1 from epoch 210).
 - ``msport``: the MindSpore model-zoo port's network: no channel attention,
   last stride 2, 288x144, MindSpore's ``pad_mode='same'`` padding (the odd
   pixel bottom/right), eps 1e-3 and momentum 0.997 (MindSpore's convention;
@@ -31,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from vdreid.errors import SpecError
 from vdreid.losses.spec import (
@@ -97,7 +99,13 @@ OFFICIAL_TRAINING = {"epochs": 600, "ids_per_batch": 16, "instances": 4}
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
-        _recipe("official", OFFICIAL_NETWORK, OFFICIAL_LOSS, OptimConfig(), **OFFICIAL_TRAINING),
+        _recipe(
+            "official",
+            OFFICIAL_NETWORK,
+            OFFICIAL_LOSS,
+            OptimConfig(schedule_offset=1),  # their scheduler is one step ahead (vdreid.optim)
+            **OFFICIAL_TRAINING,
+        ),
         _recipe(
             "paper",
             dataclasses.replace(OFFICIAL_NETWORK, grey="paper"),
@@ -160,6 +168,12 @@ RECIPES: dict[str, Recipe] = {
         ),
     )
 }
+
+
+#: The names as a type, for the CLI's choices (held equal to RECIPES by a test).
+PresetName = Literal["official", "paper", "msport", "tiny"]
+#: The preset a run (and `vdreid model summary`) uses when none is named.
+DEFAULT_PRESET: PresetName = "tiny"
 
 
 def recipe(name: str) -> Recipe:

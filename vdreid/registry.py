@@ -9,9 +9,11 @@ imports a framework, and listing what is *registered* loads nothing.
 from __future__ import annotations
 
 import importlib.metadata as md
+import itertools
+from typing import Literal
 
 from vdreid.backend import Backend, BackendInfo
-from vdreid.errors import BackendNotAvailable, first_line
+from vdreid.errors import BackendNotAvailable, VdreidError, first_line
 
 ENTRY_POINT_GROUP = "vdreid.backends"
 
@@ -56,6 +58,72 @@ def get(name: str) -> Backend:
             f"vdreid.backend.Backend subclass; update {hint} to a release for this vdreid"
         )
     return cls()
+
+
+#: What a command needs of the backend it picks when --backend is not given.
+Need = Literal["train", "features", "export"]
+#: Where a default is looked for first (the first-party training backends).
+PREFERRED = ("torch", "mindspore")
+
+
+def can(backend: Backend, need: Need, fmt: str | None = None) -> bool:
+    """Whether ``backend`` implements ``need`` (and writes ``fmt``, for export)."""
+    if need == "train":
+        return backend.trains
+    if need == "export":
+        try:
+            backend.export_format(fmt)
+        except VdreidError:
+            return False
+    return True
+
+
+def choose(need: Need, *, writer: str | None = None, fmt: str | None = None) -> tuple[str, str]:
+    """The backend a command uses when no --backend is given, and a note for
+    the user ("" when it is the checkpoint's writer).
+
+    In order: the checkpoint's ``writer`` when it is installed and can do
+    ``need``; else the first installed backend that can train and do
+    ``need`` (torch, then mindspore, then others by name); else the first
+    that can do ``need`` (an inference-only backend such as an ONNX Runtime
+    one, for features). A backend that fails to import is passed over.
+    Backends are loaded only as far as the choice needs.
+    """
+    eps = registered()
+    loaded: dict[str, Backend] = {}
+
+    def load(name: str) -> Backend | None:
+        if name not in loaded:
+            try:
+                loaded[name] = get(name)
+            except BackendNotAvailable:
+                return None
+        return loaded[name]
+
+    if writer is not None and (b := load(writer)) is not None and can(b, need, fmt):
+        return writer, ""
+    order = [n for n in PREFERRED if n in eps] + sorted(n for n in eps if n not in PREFERRED)
+    trainers = (n for n in order if (b := load(n)) is not None and can(b, "train"))
+    for name in itertools.chain(trainers, order):  # lazily: a training backend first
+        if name in loaded and can(loaded[name], need, fmt):
+            return name, _note(name, writer, writer is not None and writer in loaded)
+    what = {"train": "trains", "features": "computes features", "export": "exports"}[need]
+    installed = ", ".join(sorted(eps)) or "none"
+    raise BackendNotAvailable(
+        f"no installed backend {what}{f' {fmt}' if fmt else ''} (registered: {installed}); "
+        f"install one with `pip install '{KNOWN_EXTRAS['torch']}'` or "
+        f"`pip install '{KNOWN_EXTRAS['mindspore']}'`"
+    )
+
+
+def _note(name: str, writer: str | None, writer_loaded: bool) -> str:
+    if writer is None:
+        why = "no --backend given"
+    elif writer_loaded:
+        why = f"the checkpoint's writer, {writer}, cannot do this"
+    else:
+        why = f"the checkpoint's writer, {writer}, is not installed"
+    return f"using the {name} backend ({why}; --backend chooses)"
 
 
 def probe(name: str) -> tuple[BackendInfo | None, str]:

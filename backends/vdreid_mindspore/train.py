@@ -18,6 +18,9 @@ eps)); torch's, which vdreid.optim specifies, is
 with the bias corrections computed on the host in float64 as torch does
 (the host counts steps, so this costs no synchronisation) and fed to the
 graph as inputs, like the learning rates: neither recompiles anything.
+1 - b1 and 1 - b2 are computed on the host in float64 too and enter the
+graph as constants: the graph would subtract in float32 (1 - 0.999f =
+0.00099998713, every second moment 1.3e-5 too small).
 Frozen tensors (param_table ``trainable=False``) get no gradient, no
 moments and no update; a trainable tensor the loss does not reach gets a
 zero gradient and is still decayed and stepped, as in torch.
@@ -109,7 +112,9 @@ class TrainStep(nn.Cell):
             for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
             if hi > lo
         )
-        self.beta1, self.beta2 = optim.betas
+        self.beta2 = optim.betas[1]
+        # float64 on the host, rounded once into the graph (module docstring)
+        self.one_minus_beta1, self.one_minus_beta2 = (1.0 - b for b in optim.betas)
         self.eps, self.wd = optim.eps, optim.weight_decay
         self.amp = amp
         self.sums = Parameter(
@@ -142,8 +147,9 @@ class TrainStep(nn.Cell):
         for k, lo, hi in self.groups:
             update = ops.partial(
                 _adam_update,
-                self.beta1,
+                self.one_minus_beta1,
                 self.beta2,
+                self.one_minus_beta2,
                 self.eps,
                 self.wd,
                 bc2_sqrt,
@@ -164,18 +170,34 @@ def _rank_mean(all_reduce, inv_world, g):
     return all_reduce(g) * inv_world
 
 
-def adam_values(p, m, v, g, step_size, bc2_sqrt, beta1, beta2, eps, wd):
+def adam_values(p, m, v, g, step_size, bc2_sqrt, one_minus_beta1, beta2, one_minus_beta2, eps, wd):
     """torch's Adam with L2, one tensor: the new (p, m, v) (module docstring)."""
     g = g + wd * p
-    m_new = m + (1.0 - beta1) * (g - m)  # torch's lerp: the same rounding as torch
-    v_new = beta2 * v + (1.0 - beta2) * g * g
+    m_new = m + one_minus_beta1 * (g - m)  # torch's lerp: the same rounding as torch
+    v_new = beta2 * v + one_minus_beta2 * g * g
     p_new = p - step_size * m_new / (ops.sqrt(v_new) / bc2_sqrt + eps)
     return p_new, m_new, v_new
 
 
-def _adam_update(beta1, beta2, eps, wd, bc2_sqrt, finite, skippable, step_size, p, m, v, g):
+def _adam_update(
+    one_minus_beta1,
+    beta2,
+    one_minus_beta2,
+    eps,
+    wd,
+    bc2_sqrt,
+    finite,
+    skippable,
+    step_size,
+    p,
+    m,
+    v,
+    g,
+):
     """adam_values written into p, m, v in place."""
-    p_new, m_new, v_new = adam_values(p, m, v, g, step_size, bc2_sqrt, beta1, beta2, eps, wd)
+    p_new, m_new, v_new = adam_values(
+        p, m, v, g, step_size, bc2_sqrt, one_minus_beta1, beta2, one_minus_beta2, eps, wd
+    )
     if skippable:  # an overflowing amp step leaves everything as it was
         m_new = ops.select(finite, m_new, m)
         v_new = ops.select(finite, v_new, v)

@@ -148,3 +148,24 @@ def test_protocol_problems_are_reported_and_exit_2(tmp_path):
     assert not report["ok"] and len(report["problems"]) == 4
     assert f"person {test_id} camera {folder.parent.name[3:]}" in report["problems"][0]
     assert all("error" not in row for row in report["protocols"] if row["sampler"] == "agw")
+
+
+def test_synth_and_check_report_the_same_split_counts(tmp_path):
+    for layout in ("sysu", "regdb", "llcm"):
+        out = tmp_path / layout
+        args = ["--ids", "8", "--test-ids", "4", "--per-cam", "2", "--size", "32x16"]
+        made = _json(
+            runner.invoke(
+                app, ["data", "synth", "--layout", layout, "--out", str(out), *args, "--json"]
+            )
+        )
+        checked = _json(
+            runner.invoke(app, ["data", "check", "--dataset", layout, "--root", str(out), "--json"])
+        )
+        splits = checked["splits"]
+        assert set(splits) == {"train", "test"} | ({"val"} if layout == "sysu" else set())
+        for split, counts in splits.items():
+            assert made[f"{split}_images"] == counts["images"], (layout, split)
+            assert made[f"{split}_identities"] == counts["identities"], (layout, split)
+        # sysu: the val ids train too (the official recipe), and are counted in train
+        assert made["train_identities"] == 8

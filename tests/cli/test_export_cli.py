@@ -165,3 +165,22 @@ def test_unwritable_export_paths_are_one_line_before_any_work(  # D11, D19
         env={"COLUMNS": "1000"},
     )  # fmt: skip
     assert r.exit_code == 2 and "Traceback" not in r.output and said in r.output, r.output
+
+
+def test_without_backend_the_checkpoints_writer_or_an_installed_one_exports(tmp_path):
+    spec = recipe("tiny").model_spec(3)
+    by_torch = save_checkpoint(
+        tmp_path / "t.safetensors", init_state(spec, 0), spec=spec, backend="torch"
+    )
+    r = runner.invoke(
+        app, ["export", "--checkpoint", str(by_torch), "--out", str(tmp_path / "m.npz")]
+    )
+    assert r.exit_code == 0, r.output
+    assert "using the fake backend (the checkpoint's writer, torch, is not installed" in r.output
+    by_fake = save_checkpoint(
+        tmp_path / "f.safetensors", init_state(spec, 0), spec=spec, backend="fake"
+    )
+    r = runner.invoke(
+        app, ["export", "--checkpoint", str(by_fake), "--out", str(tmp_path / "n.npz")]
+    )
+    assert r.exit_code == 0 and "note:" not in r.output, r.output

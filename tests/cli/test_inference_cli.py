@@ -74,7 +74,7 @@ def test_outputs_never_replace_an_input(tmp_path, image):
     assert checkpoint.read_bytes() == b"weights"
     fails("search", "-g", tmp_path, "-q", image, "-c", checkpoint, "--picture", image,
           match="is the query image this command reads")  # fmt: skip
-    fails("search", "-g", tmp_path, "-q", image, "-c", checkpoint, "--json", checkpoint,
+    fails("search", "-g", tmp_path, "-q", image, "-c", checkpoint, "--json-out", checkpoint,
           match="is the --checkpoint this command reads")  # fmt: skip
 
 

@@ -47,13 +47,13 @@ def test_table_output():
     assert r.exit_code == 0, r.output
     tiny = summary("--preset", "tiny", "--num-classes", "8")
     assert f"{tiny['total_parameters']:,}" in r.output
-    assert "64x32" in r.output and "resnet18" in r.output
+    assert "128x64" in r.output and "resnet18" in r.output  # the size tiny trains at
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--preset", "resnet"], "choose one of: official, paper, msport, tiny"),
+        (["--preset", "resnet"], "'resnet' is not one of"),
         (["--num-classes", "0"], "got 0"),
     ],
 )

@@ -173,6 +173,27 @@ def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batc
 
 
 @pytest.mark.training
+def test_adams_first_moments_use_one_minus_beta_to_float32_rounding(backend, model, batch):
+    """From zero moments one step gives m = (1 - b1) g and v = (1 - b2) g^2, so
+    v / m^2 = (1 - b2) / (1 - b1)^2 whatever the gradient. (1 - b2) computed in
+    float32 inside a graph is 0.00099998713: 1.3e-5 too small on every tensor."""
+    optim = recipe("tiny").optim
+    trainer = backend.trainer(model, recipe("official").loss, optim, PARITY)
+    trainer.step(batch)
+    state = trainer.state()
+    (b1, b2), ratios = optim.betas, []
+    for key, v in state.items():
+        if key.startswith("optim/v/"):
+            m = state["optim/m/" + key.removeprefix("optim/v/")].astype(np.float64)
+            seen = (np.abs(v) > 1e-30) & (m != 0)  # no underflow in g^2
+            ratios.append(v[seen].astype(np.float64) / m[seen] ** 2)
+    ratios = np.concatenate(ratios)
+    assert ratios.size > 1000
+    want = (1.0 - b2) / (1.0 - b1) ** 2
+    assert np.max(np.abs(ratios / want - 1.0)) < 1e-6
+
+
+@pytest.mark.training
 def test_trainer_refuses_a_damaged_optimiser_state(backend, model, spec):
     trainer = backend.trainer(model, recipe("official").loss, recipe("tiny").optim, PARITY)
     state = trainer.state()  # a fresh optimiser: step 0, zero moments

@@ -97,7 +97,7 @@ def _rank1(checkpoint: Path, people: Path, tmp: Path) -> float:
          "-i", *_images(people, 0))  # fmt: skip
     out = tmp / f"{checkpoint.stem}-search.json"
     _cli("search", "-c", checkpoint, "--device", "cpu", "-g", gallery, "--dataset", "sysu",
-         "--root", people, "--json", out, "-k", "5", "--quiet", "-q", *_images(people, 1))  # fmt: skip
+         "--root", people, "--json-out", out, "-k", "5", "--quiet", "-q", *_images(people, 1))  # fmt: skip
     lists = json.loads(out.read_text())["queries"]
     assert lists and all(q["query"]["modality"] == "infrared" for q in lists)
     for q in lists:  # cross-modal: visible gallery images only, ranked by distance

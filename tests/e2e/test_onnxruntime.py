@@ -58,7 +58,7 @@ def _torch_eval(checkpoint, root, out):
     r = CliRunner().invoke(
         app,
         ["eval", "--backend", "torch", "--checkpoint", str(checkpoint), "--dataset", "sysu"]
-        + ["--root", str(root), "--trials", "2", "--json", str(out), "--quiet"],
+        + ["--root", str(root), "--trials", "2", "--json-out", str(out), "--quiet"],
     )
     assert r.exit_code == 0, r.output
     return json.loads(out.read_text())
@@ -72,7 +72,7 @@ def test_eval_on_onnxruntime_without_torch_or_mindspore(checkpoint, sysu_root, t
     c = str(checkpoint)
     for args in (
         ["eval", "--backend", "onnxruntime", "--checkpoint", c, "--dataset", "sysu"]
-        + ["--root", str(sysu_root), "--trials", "2", "--json", str(tmp_path / "eval.json")]
+        + ["--root", str(sysu_root), "--trials", "2", "--json-out", str(tmp_path / "eval.json")]
         + ["--quiet"],
         [
             "export",

@@ -85,9 +85,9 @@ def test_eval_json_is_checked_before_the_features(sysu_root, tmp_path, monkeypat
     monkeypatch.setattr(evaluate_mod, "extract_features", lambda *a, **k: computed.append(1))
     (tmp_path / "jdir").mkdir()
     base = ("eval", "--checkpoint", run.checkpoint, "--dataset", "sysu", "--root", sysu_root)
-    r = _invoke(*base, "--quiet", "--json", tmp_path / "jdir")
+    r = _invoke(*base, "--quiet", "--json-out", tmp_path / "jdir")
     assert r.exit_code == 2 and "jdir is a folder; pass a file path" in r.output
-    r = _invoke(*base, "--quiet", "--json", run.checkpoint)
+    r = _invoke(*base, "--quiet", "--json-out", run.checkpoint)
     assert r.exit_code == 2 and "is the --checkpoint this command reads" in r.output
     assert computed == [] and os.listdir(tmp_path / "jdir") == []
 

@@ -94,7 +94,7 @@ def test_eval_command_on_the_checkpoint(backend, backend_name, sysu_root, tmp_pa
             str(sysu_root),
             "--trials",
             "3",
-            "--json",
+            "--json-out",
             str(out),
             "--quiet",
         ],
@@ -135,3 +135,16 @@ def test_a_pretrained_file_it_cannot_use_stops_it_before_writing(backend_name, s
     with pytest.raises(CheckpointError, match=r"r50\.pth does not exist"):
         train(cfg, evaluate=False, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_train_json_prints_only_json_on_stdout(sysu_root, tmp_path):
+    pytest.importorskip("torch")
+    args = ["train", "--backend", "torch", "--preset", "tiny", "--dataset", "sysu"]
+    args += ["--root", str(sysu_root), "--out", str(tmp_path / "run"), "--epochs", "1"]
+    args += ["--set", "input_size=null", "--set", "ids_per_batch=4", "--set", "instances=2"]
+    args += ["--set", "protocol.trials=2", "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)
+    assert printed["run_dir"] == str(tmp_path / "run") and printed["epochs"] == 1
+    assert printed["evaluation"]["num_trials"] == 2

@@ -11,7 +11,7 @@ from PIL import Image
 
 from vdreid.data.cache import ImageCache, default_cache_dir
 from vdreid.data.images import load_image
-from vdreid.errors import DataError
+from vdreid.errors import DataError, OutputError
 
 SIZE = (24, 12)
 
@@ -84,8 +84,28 @@ def test_corrupt_or_missing_images_are_named(images, tmp_path):
         ImageCache.open(images, SIZE, tmp_path / "c", progress=False)
 
 
-def test_default_cache_dir_is_inside_the_dataset_root(tmp_path):
-    assert default_cache_dir(tmp_path) == tmp_path / ".vdreid-cache"
+def test_the_default_cache_is_in_the_users_cache_keyed_by_the_datasets_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    a, b = tmp_path / "one" / "SYSU-MM01", tmp_path / "two" / "SYSU-MM01"
+    home = tmp_path / "xdg" / "vdreid" / "images"
+    assert default_cache_dir(a).parent == home and default_cache_dir(a).name.startswith(
+        "SYSU-MM01-"
+    )
+    assert default_cache_dir(a) != default_cache_dir(b)  # the same name elsewhere
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert default_cache_dir(Path("..") / "one" / "SYSU-MM01") == default_cache_dir(a)
+    assert tmp_path / "one" not in default_cache_dir(a).parents  # never inside the dataset
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG rule: absolute only
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir(a).parent == tmp_path / "home" / ".cache" / "vdreid" / "images"
+
+
+def test_an_unwritable_cache_folder_names_the_flag(images, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("in the way")
+    with pytest.raises(OutputError, match=r"pass --cache-dir DIR .* to use another folder"):
+        ImageCache.open(images, SIZE, blocked / "cache", progress=False)
 
 
 def test_a_damaged_cache_is_rebuilt_with_one_line(images, tmp_path, capfd):  # D10

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -47,6 +48,27 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def pick_backend(
+    backend: str | None,
+    need: Literal["train", "features", "export"],
+    *,
+    checkpoint: Path | None = None,
+    fmt: str | None = None,
+) -> str:
+    """``backend`` when given; else the checkpoint's writer when installed, else
+    the first installed backend that can (vdreid.registry.choose), said on stderr."""
+    if backend is not None:
+        return backend
+    from vdreid import registry
+    from vdreid.checkpoint import META_BACKEND, read_metadata
+
+    writer = read_metadata(checkpoint).get(META_BACKEND) if checkpoint is not None else None
+    name, note = registry.choose(need, writer=writer, fmt=fmt)
+    if note:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    return name
 
 
 def print_json(obj: Any) -> None:

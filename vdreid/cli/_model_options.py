@@ -33,8 +33,8 @@ BackendName = Annotated[
     typer.Option(
         "--backend",
         "-b",
-        help="Backend computing the features (default: torch for a checkpoint, the "
-        "file format's own for --model).",
+        help="Backend computing the features (default: the checkpoint's writer when "
+        "installed, else the first installed; the file format's own for --model).",
     ),
 ]
 Device = Annotated[str | None, typer.Option("--device", help="Device for the backend.")]

@@ -4,9 +4,10 @@ so `vdreid --help` stays light."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from vdreid import __version__
 from vdreid.cli import backends as backends_cmd
@@ -21,6 +22,20 @@ from vdreid.cli import model as model_cmd
 from vdreid.cli import report as report_cmd
 from vdreid.cli import search as search_cmd
 from vdreid.cli import train as train_cmd
+
+
+def _flags_take_no_value() -> None:
+    """Typer's rich help prints a ``<bool>`` type beside every flag (``--help``
+    too), as if the flag took a value; it takes none, so none is shown."""
+    shown = typer.core.TyperOption.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 app = typer.Typer(
     name="vdreid",

@@ -83,6 +83,7 @@ def synth(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Write a synthetic dataset in the exact folder layout of SYSU-MM01, RegDB or LLCM."""
+    from vdreid.data.readers import read_dataset
     from vdreid.data.synth import Shape, synthesize
 
     shape = Shape(
@@ -92,6 +93,8 @@ def synth(
     plan = synthesize(
         layout.value, out, shape=shape, seed=seed, workers=workers, progress=not as_json
     )
+    # the tree read back, counted as `vdreid data check` counts it (RegDB: trial 1)
+    index = read_dataset(plan.layout, out, trial=1 if plan.layout == "regdb" else None)
     summary = {
         "layout": plan.layout,
         "out": str(out),
@@ -99,13 +102,20 @@ def synth(
         "size": f"{plan.size[0]}x{plan.size[1]}",
         "full_shape": full_shape,
         "seed": seed,
-        **plan.summary,
+        **{
+            f"{split}_{what}": n
+            for split, counts in index.split_counts().items()
+            for what, n in counts.items()
+        },
+        **({"trials": 10} if plan.layout == "regdb" else {}),
         "seconds": round(time.perf_counter() - start, 2),
     }
     if as_json:
         print_json(summary)
         return
     t = Table(title=f"synthetic {plan.layout} tree", show_header=False)
+    t.add_column()
+    t.add_column(overflow="fold")  # a long --out wraps, never cut to an ellipsis
     for k, v in summary.items():
         t.add_row(k, str(v))
     console.print(t)
@@ -145,21 +155,13 @@ def _print_report(report: dict[str, Any]) -> None:
     for note in report["notes"]:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     t = Table(title="splits")
-    for col in (
-        "split",
-        "images",
-        "identities",
-        "visible",
-        "infrared",
-        "per camera",
-        "one modality only",
-    ):
-        t.add_column(col)
+    for col in ("split", "images", "ids", "visible", "infrared", "per camera", "ids in 1 mod."):
+        t.add_column(col, overflow="fold")
     for name, s in report["splits"].items():
         lonely = s["visible_only_ids"]["count"] + s["infrared_only_ids"]["count"]
         cams = ", ".join(f"{c}:{n}" for c, n in s["cameras"].items())
         t.add_row(
-            name,
+            "val (in train)" if name == "val" else name,  # the official recipe trains on them
             str(s["images"]),
             str(s["identities"]),
             str(s["visible"]),

@@ -26,6 +26,10 @@ def demo(
         list[str] | None,
         typer.Option("--set", help="Override a field of the tiny recipe: --set optim.lr=1e-3."),
     ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Decoded-image cache folder (default: $XDG_CACHE_HOME/vdreid)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Synthesise SYSU-like data, train `tiny`, evaluate trained vs untrained, export
@@ -37,7 +41,10 @@ def demo(
         out,
         backend=backend,
         epochs=epochs,
-        overrides=parse_overrides(overrides or []),
+        overrides={
+            **parse_overrides(overrides or []),
+            **({"cache_dir": str(cache_dir)} if cache_dir else {}),
+        },
         progress=not quiet,
     )
     u, t = r.untrained.result.summary(), r.trained.result.summary()

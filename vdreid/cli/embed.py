@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vdreid.cli._common import console, handle_errors, print_json
+from vdreid.cli._common import console, handle_errors, pick_backend, print_json
 from vdreid.cli._model_options import (
     BackendName,
     BatchSize,
@@ -86,6 +86,8 @@ def embed(
     outputs.refuse_input(out, sources, "--out")
     outputs.refuse_input(index_path(out), sources, "--out's index")
     outputs.check_writable(out, "--out")
+    if checkpoint is not None:
+        backend = pick_backend(backend, "features", checkpoint=checkpoint)
     loaded = open_model(checkpoint=checkpoint, model_file=model, backend=backend, device=device)
     start = time.perf_counter()
     result = embed_images(

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vdreid.cli._common import console, handle_errors
+from vdreid.cli._common import console, handle_errors, pick_backend, print_json
+from vdreid.data.readers import DatasetName
 
 
 class PictureOrder(str, Enum):
@@ -22,23 +23,43 @@ def evaluate(
     checkpoint: Annotated[
         Path, typer.Option(help="A checkpoint written by `vdreid train` (required).")
     ],
-    dataset: Annotated[str, typer.Option(help="sysu, regdb, llcm or manifest.")],
+    dataset: Annotated[DatasetName, typer.Option(help="The dataset reader and protocol.")],
     root: Annotated[Path, typer.Option(help="Dataset folder (or manifest CSV).")],
-    backend: Annotated[str, typer.Option(help="Backend computing the features.")] = "torch",
-    mode: Annotated[str, typer.Option(help="SYSU-MM01: all or indoor.")] = "all",
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Backend computing the features (default: the checkpoint's writer when "
+            "installed, else the first installed)."
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="SYSU-MM01 only: all (default) or indoor.")
+    ] = None,
     shots: Annotated[
-        int, typer.Option(help="SYSU-MM01 gallery images per (id, camera): 1 or 10.")
-    ] = 1,
+        int | None,
+        typer.Option(help="SYSU-MM01 only: gallery images per (id, camera), 1 (default) or 10."),
+    ] = None,
     sampler: Annotated[
-        str, typer.Option(help="SYSU-MM01 gallery sampler: official or agw.")
-    ] = "official",
+        str | None,
+        typer.Option(help="SYSU-MM01 only: gallery sampler, official (default) or agw."),
+    ] = None,
     direction: Annotated[
         str | None, typer.Option(help="v2t or t2v (default: the dataset's).")
     ] = None,
-    trials: Annotated[int, typer.Option(help="Number of sampled trials (SYSU, LLCM).")] = 10,
-    trial: Annotated[
-        int | None, typer.Option(help="RegDB split 1..10 (the one the model was trained on).")
+    trials: Annotated[
+        int | None, typer.Option(help="SYSU-MM01 and LLCM: sampled trials (default 10).")
     ] = None,
+    trial: Annotated[
+        int | None,
+        typer.Option(help="RegDB split 1..10; default: the one the checkpoint was trained on."),
+    ] = None,
+    any_trial: Annotated[
+        bool,
+        typer.Option(
+            "--any-trial",
+            help="RegDB: allow a --trial other than the checkpoint's (its test ids were trained on).",
+        ),
+    ] = False,
     distance: Annotated[
         str | None, typer.Option(help="euclidean or cosine (default: the preset's).")
     ] = None,
@@ -48,9 +69,15 @@ def evaluate(
     rerank: Annotated[bool, typer.Option(help="k-reciprocal re-ranking.")] = False,
     device: Annotated[str | None, typer.Option(help="Device for the backend.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per feature batch.")] = 64,
-    cache_dir: Annotated[Path | None, typer.Option(help="Decoded-image cache folder.")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Decoded-image cache folder (default: $XDG_CACHE_HOME/vdreid)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full results as JSON instead of a table.")
+    ] = False,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the full results to this JSON file.")
+        Path | None, typer.Option("--json-out", help="Also write the full results to this file.")
     ] = None,
     picture: Annotated[
         Path | None,
@@ -64,26 +91,20 @@ def evaluate(
 ) -> None:
     """Features once per image, the dataset's protocol, R1/R5/R10/R20/mAP/mINP as mean ± std."""
     from vdreid import outputs
-    from vdreid.config import ProtocolConfig, validate
+    from vdreid.config import ProtocolConfig, refuse_inapplicable, validate
     from vdreid.workflows.evaluate import evaluate_checkpoint, summary_rows
 
+    chosen = {"mode": mode, "shots": shots, "sampler": sampler, "trials": trials}
+    given = {k: v for k, v in chosen.items() if v is not None}
+    refuse_inapplicable(dataset, {k: f"--{k} {v}" for k, v in given.items()})
     protocol = validate(
         ProtocolConfig,
-        dict(
-            mode=mode,
-            shots=shots,
-            sampler=sampler,
-            direction=direction,
-            trials=trials,
-            distance=distance,
-            flip=flip,
-            rerank=rerank,
-        ),
+        dict(**given, direction=direction, distance=distance, flip=flip, rerank=rerank),
         "evaluation options",
     )
     if json_out is not None:  # before the features are computed, not after
-        outputs.refuse_input(json_out, {"--checkpoint": checkpoint, "--root": root}, "--json")
-        outputs.check_writable(json_out, "--json")
+        outputs.refuse_input(json_out, {"--checkpoint": checkpoint, "--root": root}, "--json-out")
+        outputs.check_writable(json_out, "--json-out")
     if picture is not None:  # before the work, not after it
         from vdreid.report.figure import require_matplotlib
 
@@ -91,16 +112,17 @@ def evaluate(
         outputs.refuse_input(picture, {"--checkpoint": checkpoint, "--root": root}, "--picture")
         outputs.check_writable(picture, "--picture")
     ev = evaluate_checkpoint(
-        backend,
+        pick_backend(backend, "features", checkpoint=checkpoint),
         checkpoint,
         dataset,
         root,
         protocol,
         trial=trial,
+        any_trial=any_trial,
         device=device,
         cache_dir=cache_dir,
         batch_size=batch_size,
-        progress=not quiet,
+        progress=not (quiet or as_json),
     )
     if json_out is not None:
         ev.save(json_out)
@@ -109,9 +131,10 @@ def evaluate(
 
         drawn = evaluation_picture(ev, order=picture_order.value, queries=picture_queries)
         outputs.write_bytes(picture, drawn.png, "--picture")
-    table = Table(
-        title=f"{dataset} ({protocol.mode}, {protocol.shots}-shot, {protocol.sampler}; {ev.distance})"
-    )
+    if as_json:
+        print_json(ev.to_dict())
+        return
+    table = Table(title=ev.title())
     table.add_column("metric")
     table.add_column(f"mean ± std over {len(ev.result.trials)} trial(s) (%)")
     for name, value in summary_rows(ev):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vdreid.cli._common import console, handle_errors, print_json
+from vdreid.cli._common import console, handle_errors, pick_backend, print_json
 from vdreid.verified_export import EXAMPLE_BATCH, EXPORT_TOLERANCE
 
 
@@ -19,8 +19,14 @@ def export(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the exported model.")],
     backend: Annotated[
-        str, typer.Option("--backend", "-b", help="Backend that exports (torch, mindspore).")
-    ] = "torch",
+        str | None,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="Backend that exports (default: the checkpoint's writer when installed and "
+            "it writes --format, else the first installed that does).",
+        ),
+    ] = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -53,6 +59,7 @@ def export(
     """
     from vdreid.workflows.export import export_checkpoint
 
+    backend = pick_backend(backend, "export", checkpoint=checkpoint, fmt=fmt)
     with console.status(
         f"exporting {checkpoint} with {backend} to {fmt or 'its own format'}...", spinner="dots"
     ):

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from vdreid.cli._common import console, handle_errors, print_json
-from vdreid.presets import RECIPES, recipe
+from vdreid.presets import DEFAULT_PRESET, PresetName, recipe
 from vdreid.spec import ModelSpec, count_params, param_table, spec_hash
 
 app = typer.Typer(help="Inspect model specs (presets) without building them.", no_args_is_help=True)
@@ -76,15 +76,17 @@ def _table(s: dict[str, Any]) -> Table:
 @handle_errors
 def summary(
     preset: Annotated[
-        str, typer.Option("--preset", help=f"One of: {', '.join(RECIPES)}.")
-    ] = "official",
+        PresetName, typer.Option("--preset", help="The preset (docs/method.md).")
+    ] = DEFAULT_PRESET,
     num_classes: Annotated[
         int, typer.Option("--num-classes", help="Training identities (SYSU-MM01 395, RegDB 206).")
     ] = 395,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Parameters per branch and in total, feature dimension and input size of a preset."""
-    s = summarise(recipe(preset).model_spec(num_classes))
+    chosen = recipe(preset)
+    # the input size training uses (a recipe may train above its network's native size)
+    s = summarise(chosen.model_spec(num_classes, input_size=chosen.train.get("input_size")))
     if as_json:
         print_json(s)
         return

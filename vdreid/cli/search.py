@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vdreid.cli._common import console, handle_errors
+from vdreid.cli._common import console, handle_errors, pick_backend, print_json
 from vdreid.cli._model_options import (
     BackendName,
     BatchSize,
@@ -87,8 +87,11 @@ def search(
             help="Flip averaging (default: as the gallery file was embedded; off for folders).",
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the results as JSON instead of tables.")
+    ] = False,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results to this JSON file.")
+        Path | None, typer.Option("--json-out", help="Also write the results to this JSON file.")
     ] = None,
     picture: Annotated[
         Path | None,
@@ -110,7 +113,7 @@ def search(
         raise ConfigError("--dataset and --root go together: pass both to mark true matches")
     queries = list_images(images_of(query, more, "--query"))  # before the model is loaded
     _check_outputs(
-        {"--json": json_out, "--picture": picture},
+        {"--json-out": json_out, "--picture": picture},
         [("--checkpoint", checkpoint), ("--model", model), *(("--gallery", g) for g in gallery)],
         queries,
     )
@@ -119,6 +122,8 @@ def search(
 
         require_matplotlib()
     identities = dataset_identities(dataset, root, trial=trial) if dataset and root else None
+    if checkpoint is not None:
+        backend = pick_backend(backend, "features", checkpoint=checkpoint)
     loaded = open_model(checkpoint=checkpoint, model_file=model, backend=backend, device=device)
     result = search(
         loaded,
@@ -133,15 +138,18 @@ def search(
         order=order.value,
         flip=flip,
         batch_size=batch_size,
-        progress=not quiet,
+        progress=not (quiet or as_json),
     )
     if json_out is not None:
-        write_text(json_out, json.dumps(result.to_dict(), indent=2), "--json")
+        write_text(json_out, json.dumps(result.to_dict(), indent=2), "--json-out")
     if picture is not None:
         from vdreid.report.ranked_grid import ranked_grid
 
         grid = ranked_grid(list(result.lists), title=_picture_title(result))
         write_bytes(picture, grid.png, "--picture")
+    if as_json:
+        print_json(result.to_dict())
+        return
     for i, ranked in enumerate(result.lists, start=1):
         console.print(_table(i, len(result.lists), ranked, result.labelled))
     hits, judged = result.true_at_rank1()

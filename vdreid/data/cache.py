@@ -30,17 +30,28 @@ import numpy as np
 from vdreid import outputs
 from vdreid.data.images import RESAMPLE_NAME, load_image
 from vdreid.data.progress import note, progress_bar
-from vdreid.errors import DataError
+from vdreid.errors import DataError, OutputError
 
 #: Bump when the stored layout or the decoding changes: old caches rebuild.
 FORMAT = 1
-#: Default cache folder, inside the dataset root.
-DEFAULT_DIRNAME = ".vdreid-cache"
 _CHUNK = 256
+#: How the user chooses another cache folder, named by every error about it.
+CHOOSE = "pass --cache-dir DIR (cache_dir in a training config) to use another folder"
+
+
+def user_cache_home() -> Path:
+    """$XDG_CACHE_HOME/vdreid, or ~/.cache/vdreid (the XDG base directory rule)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "vdreid"
 
 
 def default_cache_dir(root: str | Path) -> Path:
-    return Path(root) / DEFAULT_DIRNAME
+    """The dataset's cache folder in the user's cache, keyed by its absolute
+    path: ``<user cache>/images/<folder name>-<sha1 of the path>``. Never
+    inside the dataset, which is often read-only or shared."""
+    root = Path(os.path.abspath(root))  # ".." removed: one key per folder
+    key = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+    return user_cache_home() / "images" / f"{root.name or 'root'}-{key}"
 
 
 def fingerprint(paths: Sequence[str], size: tuple[int, int]) -> str:
@@ -108,7 +119,10 @@ class ImageCache:
             if damage is None:
                 return cls(folder, files, size, fp, False)
             note(f"the image cache {folder} is damaged ({damage}): rebuilding it")
-        _build(folder, files, size, fp, workers=workers, progress=progress)
+        try:
+            _build(folder, files, size, fp, workers=workers, progress=progress)
+        except OutputError as exc:  # unwritable, full: say how to put the cache elsewhere
+            raise exc if "--cache-dir" in str(exc) else OutputError(f"{exc}; {CHOOSE}") from None
         return cls(folder, files, size, fp, True)
 
     def __len__(self) -> int:
@@ -149,9 +163,9 @@ def _build(
     workers: int,
     progress: bool,
 ) -> None:
-    outputs.make_folder(folder, "the image cache folder")  # a read-only dataset: choose cache_dir
+    outputs.make_folder(folder, "the image cache folder")
     (folder / "meta.json").unlink(missing_ok=True)  # from now on the cache is incomplete
-    todo = "free some space there, or choose another cache folder (cache_dir)"
+    todo = f"free some space there, or {CHOOSE}"
     chunks = [(i, min(i + _CHUNK, len(paths))) for i in range(0, len(paths), _CHUNK)]
     with outputs.atomic(folder / "images.npy", "image cache") as tmp:
         arr = np.lib.format.open_memmap(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 from vdreid.data.llcm import read_llcm
 from vdreid.data.manifest import read_manifest
@@ -12,7 +13,8 @@ from vdreid.data.regdb import read_regdb
 from vdreid.data.sysu import read_sysu
 from vdreid.errors import ConfigError, DataError
 
-DATASETS = ("sysu", "regdb", "llcm", "manifest")
+DatasetName = Literal["sysu", "regdb", "llcm", "manifest"]
+DATASETS: tuple[str, ...] = get_args(DatasetName)
 
 
 def read_dataset(name: str, root: str | Path, *, trial: int | None = None) -> DatasetIndex:

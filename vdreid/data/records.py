@@ -64,6 +64,21 @@ class DatasetIndex:
         val_ids = {r.pid for r in self.val}
         return dataclasses.replace(self, train=tuple(r for r in self.train if r.pid not in val_ids))
 
+    def splits(self) -> dict[str, tuple[Record, ...]]:
+        """``train`` (what a run trains on: SYSU-MM01's val ids included, as
+        the official recipe), ``val`` (those val ids again), ``test``; empty
+        ones left out."""
+        named = {"train": self.train, "val": self.val, "test": self.test}
+        return {name: records for name, records in named.items() if records}
+
+    def split_counts(self) -> dict[str, dict[str, int]]:
+        """{split: {"images": n, "identities": k}} over :meth:`splits`: what
+        `vdreid data synth` and `vdreid data check` report for a tree."""
+        return {
+            name: {"images": len(records), "identities": len({r.pid for r in records})}
+            for name, records in self.splits().items()
+        }
+
     def train_labels(self) -> tuple[np.ndarray, int]:
         """Contiguous 0..C-1 labels for ``train`` (sorted pid order) and C."""
         return relabel(self.train)

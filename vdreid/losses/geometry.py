@@ -5,7 +5,7 @@ and "same value" masks between batch entries.
 The metric-learning terms, the numpy oracle, evaluation and every backend's
 model use these (the models run them on their own tensors, inside compiled
 graphs and exported files too). The formulas follow the official code
-(torch ``F.normalize`` and the ``xx + yy - 2 x y^T`` distance clamped at
+(``x / (torch.norm(x) + 1e-12)`` and the ``xx + yy - 2 x y^T`` distance clamped at
 1e-12 before the square root), so the ranked-list loss sees the same
 distances the authors' code did.
 """
@@ -16,14 +16,25 @@ from collections.abc import Sequence
 
 from vdreid.ops import Ops, Tensor
 
-NORM_EPS = 1e-12  # F.normalize: x / max(||x||, 1e-12)
+NORM_EPS = 1e-12  # the official code: x / (||x|| + 1e-12)
 DIST2_FLOOR = 1e-12  # squared distances clamped here before sqrt (finite gradient at 0)
 
 
 def l2_normalize(ops: Ops, x: Tensor) -> Tensor:
-    """Rows of ``x`` (B, D) scaled to unit L2 norm."""
-    norm = ops.sqrt(ops.sum(x * x, axis=1, keepdims=True))
-    return x / ops.clip(norm, lo=NORM_EPS)
+    """Rows of ``x`` (B, D) scaled to unit L2 norm: x / (||x|| + 1e-12), as
+    the official code does. An all-zero row stays zero, with a finite
+    gradient (:func:`row_norm`)."""
+    return x / (row_norm(ops, x) + NORM_EPS)
+
+
+def row_norm(ops: Ops, x: Tensor) -> Tensor:
+    """(B, 1) L2 norms of the rows of ``x``, with the gradient ``torch.norm``
+    gives: 0 at an all-zero row. sqrt's derivative is infinite at 0 (and
+    inf x 0 is NaN), so a zero row takes the root of 1 instead and is masked
+    to 0; every other row's value is sqrt(sum x^2), bit for bit."""
+    squares = ops.sum(x * x, axis=1, keepdims=True)
+    zero = ops.to_float(squares <= 0.0)
+    return ops.sqrt(squares + zero) * (1.0 - zero)
 
 
 def compose_feature(ops: Ops, blocks: Sequence[Tensor], per_block: bool) -> Tensor:

@@ -50,8 +50,9 @@ def check_dataset(
     trial = 1 if name == "regdb" else None
     index = read_dataset(name, root, trial=trial)
     report: dict[str, Any] = {"dataset": name, "root": str(index.root), "notes": list(index.notes)}
+    counts = index.split_counts()  # the counts `vdreid data synth` reports
     report["splits"] = {
-        s: split_summary(getattr(index, s)) for s in ("train", "val", "test") if getattr(index, s)
+        s: {**split_summary(records), **counts[s]} for s, records in index.splits().items()
     }
     problems: list[str] = []
     if name == "regdb":

@@ -16,16 +16,17 @@ import numpy as np
 
 from vdreid import outputs, registry
 from vdreid.backend import Backend
-from vdreid.checkpoint import load_checkpoint, model_state
+from vdreid.checkpoint import load_checkpoint, model_state, read_metadata
 from vdreid.config import ProtocolConfig
 from vdreid.data.readers import read_dataset
 from vdreid.data.records import DatasetIndex, Record
-from vdreid.errors import CheckpointError
+from vdreid.errors import CheckpointError, ConfigError
 from vdreid.eval.evaluate import EvalResult, evaluate_trials
-from vdreid.eval.protocols import protocol_trials
+from vdreid.eval.protocols import DEFAULT_DIRECTION, protocol_trials
 from vdreid.eval.trials import Trial
 from vdreid.spec.model import ModelSpec
 from vdreid.workflows.features import extract_features, open_cache
+from vdreid.workflows.run_dir import META_DATASET, META_TRIAL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Evaluation:
     protocol: ProtocolConfig
     distance: str
     result: EvalResult
+    direction: str = "t2v"  # resolved: the protocol's, else the dataset's default
+    trial: int | None = None  # RegDB's split
     # Not saved; for pictures of individual queries (workflows/pictures.py):
     # one feature row per test record, the records, the protocol's trials.
     features: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
@@ -43,9 +46,28 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
-            "protocol": self.protocol.model_dump(),
+            "trial": self.trial,
+            "protocol": {**self.protocol.model_dump(), "direction": self.direction},
             **self.result.to_dict(),
         }
+
+    def title(self) -> str:
+        """What was evaluated, in one line: every choice that changes the numbers."""
+        p = self.protocol
+        parts = (
+            [f"{p.mode}-search, {p.shots}-shot, {p.sampler} sampler"]
+            if self.dataset == "sysu"
+            else []
+        )
+        if self.trial is not None:
+            parts.append(f"trial {self.trial}")
+        parts += [
+            self.direction,
+            self.distance,
+            "flip" if p.flip else "no flip",
+            "re-ranked" if p.rerank else "no re-ranking",
+        ]
+        return f"{self.dataset}: " + ", ".join(parts)
 
     def save(self, path: Path) -> None:
         outputs.write_text(path, json.dumps(self.to_dict(), indent=2), "evaluation results")
@@ -91,24 +113,71 @@ def evaluate_model(
     progress: bool = True,
 ) -> Evaluation:
     """Features once per test image, then every trial of the dataset's protocol."""
-    trials = protocol_config_trials(index, protocol)
+    ranked = protocol_config_trials(index, protocol)  # a bad protocol stops before the features
+    features = extract_test_features(
+        backend,
+        model,
+        spec,
+        index,
+        flip=protocol.flip,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    return evaluate_features(features, spec, index, protocol, ranked)
+
+
+def extract_test_features(
+    backend: Backend,
+    model: Any,
+    spec: ModelSpec,
+    index: DatasetIndex,
+    *,
+    flip: bool,
+    cache_dir: Path | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> np.ndarray:
+    """One feature row per ``index.test`` record."""
     cache = open_cache(
         index.test, (spec.input.height, spec.input.width), index.root, cache_dir, progress=progress
     )
-    features = extract_features(
+    return extract_features(
         backend,
         model,
         cache,
         batch_size=batch_size,
-        flip=protocol.flip,
+        flip=flip,
         progress=progress,
         description="test features",
     )
+
+
+def evaluate_features(
+    features: np.ndarray,
+    spec: ModelSpec,
+    index: DatasetIndex,
+    protocol: ProtocolConfig,
+    trials: list[Trial] | None = None,
+) -> Evaluation:
+    """The protocol's trials ranked on ``features`` (extract_test_features)."""
+    trials = protocol_config_trials(index, protocol) if trials is None else trials
     distance = spec_distance(spec, protocol)
     result = evaluate_trials(
         features, index.test, trials, distance=distance, rerank=protocol.rerank
     )
-    return Evaluation(index.name, protocol, distance, result, features, index.test, tuple(trials))
+    direction = protocol.direction or DEFAULT_DIRECTION[index.name]
+    return Evaluation(
+        index.name,
+        protocol,
+        distance,
+        result,
+        direction=direction,
+        trial=index.trial,
+        features=features,
+        records=index.test,
+        trials=tuple(trials),
+    )
 
 
 def load_trained(
@@ -136,14 +205,17 @@ def evaluate_checkpoint(
     protocol: ProtocolConfig,
     *,
     trial: int | None = None,
+    any_trial: bool = False,
     device: str | None = None,
     cache_dir: Path | None = None,
     batch_size: int = 64,
     progress: bool = True,
 ) -> Evaluation:
+    """``trial`` (RegDB): the checkpoint's own by default (evaluation_trial)."""
+    trial = evaluation_trial(checkpoint, dataset, root, trial, any_trial=any_trial)
+    index = read_dataset(dataset, root, trial=trial)
     backend = registry.get(backend_name)
     model, spec = load_trained(backend, checkpoint, device=device)
-    index = read_dataset(dataset, root, trial=trial)
     return evaluate_model(
         backend,
         model,
@@ -156,9 +228,49 @@ def evaluate_checkpoint(
     )
 
 
+def evaluation_trial(
+    checkpoint: Path, dataset: str, root: Path, trial: int | None, *, any_trial: bool = False
+) -> int | None:
+    """The RegDB trial to evaluate: the one the checkpoint was trained on.
+
+    A RegDB trial is a random half of the identities for training and the
+    other half for testing, so another trial's test identities include about
+    half of the model's training identities: its numbers would be inflated.
+    Another ``trial`` is refused unless ``any_trial``; a RegDB checkpoint that
+    records no trial (written before vdreid recorded it) needs ``trial``.
+    Checkpoints of other datasets (cross-dataset evaluation) take ``trial``
+    as given.
+    """
+    if dataset != "regdb":
+        return trial
+    meta = read_metadata(checkpoint)
+    if meta.get(META_DATASET) != "regdb":
+        return trial
+    if META_TRIAL not in meta:
+        if trial is None:
+            raise ConfigError(
+                f"{checkpoint} was trained on RegDB but does not record which trial; pass "
+                "--trial N, the trial it was trained on"
+            )
+        return trial
+    trained = int(meta[META_TRIAL])
+    if trial is None or trial == trained or any_trial:
+        return trained if trial is None else trial
+    seen = {r.pid for r in read_dataset("regdb", root, trial=trained).train}
+    tested = {r.pid for r in read_dataset("regdb", root, trial=trial).test}
+    raise ConfigError(
+        f"{checkpoint} was trained on RegDB trial {trained}, and {len(tested & seen)} of trial "
+        f"{trial}'s {len(tested)} test identities were among its training identities: the "
+        f"numbers would be inflated. Evaluate trial {trained} (leave --trial out), or pass "
+        f"--any-trial to evaluate trial {trial} anyway"
+    )
+
+
 def summary_rows(evaluation: Evaluation) -> list[tuple[str, str]]:
     """(metric, "mean +- std") in the order R1, R5, R10, R20, mAP, mINP."""
-    return [
-        (name, f"{v['mean']:.2f} ± {v['std']:.2f}")
-        for name, v in evaluation.result.summary().items()
-    ]
+    return [(name, format_summary(v)) for name, v in evaluation.result.summary().items()]
+
+
+def format_summary(value: dict[str, float]) -> str:
+    """{"mean": m, "std": s} (percent) as "m ± s"."""
+    return f"{value['mean']:.2f} ± {value['std']:.2f}"

@@ -29,8 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from vdreid import outputs
+from vdreid.checkpoint import read_metadata
 from vdreid.config import TrainConfig, dump_toml
-from vdreid.errors import ConfigError
+from vdreid.errors import CheckpointError, ConfigError
+
+#: metadata keys of a run's checkpoints
+META_EPOCH = "epoch"  # epochs completed
+META_SAMPLER = "sampler"
+META_BEST = "best_val_map"  # the best validation mAP so far (%)
+META_DATASET = "dataset"
+META_TRIAL = "trial"  # RegDB: the split trained on (its test ids were never seen)
 
 #: What a run writes, relative to its folder (the ones a run of an older
 #: vdreid, without a file list, is known to have written).
@@ -227,3 +235,13 @@ def _flat(cfg: TrainConfig) -> dict[str, Any]:
 
 def _show(value: Any) -> str:
     return "unset" if value is None else json.dumps(value)
+
+
+def epochs_in(path: Path) -> int | None:
+    """The epochs done in a training checkpoint, None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        return int(read_metadata(path).get(META_EPOCH, ""))
+    except (CheckpointError, ValueError):
+        return None

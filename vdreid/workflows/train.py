@@ -24,13 +24,13 @@ from rich.console import Console
 
 from vdreid import registry
 from vdreid.backend import Backend
-from vdreid.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
+from vdreid.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from vdreid.config import TrainConfig
 from vdreid.data.batch import BatchAssembler
 from vdreid.data.readers import read_dataset
 from vdreid.data.records import DatasetIndex, arrays
 from vdreid.data.sampler import IdentitySampler
-from vdreid.errors import CheckpointError, ConfigError, Interrupted, NumericalError
+from vdreid.errors import CheckpointError, ConfigError, Interrupted
 from vdreid.losses.spec import LossSpec
 from vdreid.presets import recipe
 from vdreid.spec import init_state
@@ -38,13 +38,18 @@ from vdreid.spec.model import ModelSpec, spec_hash
 from vdreid.trainer import Trainer, TrainerOptions
 from vdreid.workflows.evaluate import Evaluation, evaluate_model
 from vdreid.workflows.features import open_cache
+from vdreid.workflows.loss_guard import LossGuard
 from vdreid.workflows.pretrained import apply_pretrained
-from vdreid.workflows.run_dir import RunDir
+from vdreid.workflows.run_dir import (
+    META_BEST,
+    META_DATASET,
+    META_EPOCH,
+    META_SAMPLER,
+    META_TRIAL,
+    RunDir,
+    epochs_in,
+)
 from vdreid.workflows.train_progress import TrainProgress
-
-META_EPOCH = "epoch"  # epochs completed
-META_SAMPLER = "sampler"
-META_BEST = "best_val_map"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,13 +234,30 @@ def _fit(
         start_epoch, best_map = _restore(trainer, sampler, resumed)
 
     steps = len(sampler)
+    guard = LossGuard(
+        run if lead else None,
+        lr=cfg.optim.lr,
+        data_check=f"vdreid data check --dataset {cfg.dataset} --root {shlex.quote(str(cfg.root))}",
+        resume_command=resume_command(run.root),
+    )
     validation: Evaluation | None = None
-    meta = {"preset": cfg.preset, "dataset": cfg.dataset}
+    meta = {"preset": cfg.preset, META_DATASET: cfg.dataset}
+    if index.trial is not None:  # eval defaults to it and refuses another
+        meta[META_TRIAL] = str(index.trial)
     total, done_steps = cfg.epochs * steps, start_epoch * steps
     with TrainProgress(total, done_steps, enabled=progress and lead, console=console) as bar:
         for epoch in range(start_epoch, cfg.epochs):
             _train_epoch(
-                trainer, sampler, assembler, bar, run if lead else None, cfg, epoch, rank, world
+                trainer,
+                sampler,
+                assembler,
+                bar,
+                guard,
+                run if lead else None,
+                cfg,
+                epoch,
+                rank,
+                world,
             )
             done = epoch + 1
             if cfg.validate_every and done % cfg.validate_every == 0:
@@ -272,7 +294,7 @@ def _as_recorded(cfg: TrainConfig, spec: ModelSpec) -> TrainConfig:
 
 def _interrupted(run: RunDir, cfg: TrainConfig) -> str:
     """What Ctrl-C left behind, and the command that goes on from there."""
-    epoch = _epochs_in(run.last)
+    epoch = epochs_in(run.last)
     if epoch is None:
         kept = f"no checkpoint was written yet in {run.root}"
     elif epoch >= cfg.epochs:
@@ -282,21 +304,12 @@ def _interrupted(run: RunDir, cfg: TrainConfig) -> str:
     return f"{kept}; to go on, run: {resume_command(run.root)}"
 
 
-def _epochs_in(path: Path) -> int | None:
-    """The epochs done in a training checkpoint, None when there is none."""
-    if not path.is_file():
-        return None
-    try:
-        return int(read_metadata(path).get(META_EPOCH, ""))
-    except (CheckpointError, ValueError):
-        return None
-
-
 def _train_epoch(
     trainer: Trainer,
     sampler: IdentitySampler,
     assembler: BatchAssembler,
     bar: TrainProgress,
+    guard: LossGuard,
     run: RunDir | None,
     cfg: TrainConfig,
     epoch: int,
@@ -313,7 +326,7 @@ def _train_epoch(
         bar.step(epoch, cfg.epochs, step, steps, len(indices) * world)
         if (step + 1) % cfg.log_interval and step + 1 != steps:
             continue
-        metrics = _checked(trainer.metrics(), epoch, step, run)
+        metrics = guard.check(trainer.metrics(), epoch, step)
         speed = bar.show(metrics)
         if run is not None:
             lrs = {f"lr_{g}": lr for g, lr in trainer.learning_rates().items()}
@@ -328,27 +341,6 @@ def _train_epoch(
                     "processes": world,
                 }
             )
-
-
-def _checked(
-    metrics: dict[str, float], epoch: int, step: int, run: RunDir | None
-) -> dict[str, float]:
-    """The NaN/Inf guard: stop, naming the term and the step; the last good
-    checkpoint stays as it was (checkpoints are only written after a check)."""
-    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-    if bad:
-        if run is not None:
-            run.log({"epoch": epoch, "step": step, "error": f"non-finite {', '.join(bad)}"})
-        kept = (
-            f"the last good checkpoint is {run.last}"
-            if run and run.last.exists()
-            else "no checkpoint was written yet"
-        )
-        raise NumericalError(
-            f"loss term(s) {', '.join(bad)} became {metrics[bad[0]]} at epoch {epoch + 1}, step {step + 1}; "
-            f"training stopped ({kept}). Lower the learning rate or check the data"
-        )
-    return metrics
 
 
 def _save(

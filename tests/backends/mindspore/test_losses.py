@@ -19,6 +19,7 @@ from vdreid.losses import (  # noqa: E402
     cost_matrix,
     js_divergence,
     kl_divergence,
+    l2_normalize,
     objective,
     official_kl_div,
     ranked_list_loss,
@@ -78,3 +79,33 @@ def test_every_term_traces_in_graph_mode_with_the_numpy_values() -> None:
     assert float(expected[1]) > 1  # the official rule applied more than one update
     for g, e in zip(got, expected, strict=True):
         assert float(g.asnumpy()) == pytest.approx(float(e), rel=2e-5, abs=1e-6)
+
+
+def test_l2_normalize_has_a_finite_gradient_at_a_zero_row_in_graph_mode() -> None:
+    # x / (||x|| + 1e-12), as the official code: d/dx at a zero row is I / 1e-12
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 6)).astype(np.float32)
+    x[2] = 0.0
+    weights = rng.normal(size=(4, 6)).astype(np.float32)
+    labels = np.array([0, 0, 1, 1])
+    modality = np.array([0, 1, 0, 1])
+    mops = MSOps()
+
+    def normalised(x, w):
+        return mops.sum(l2_normalize(mops, x) * w)
+
+    def ranked(x, labels, modality):
+        return ranked_list_loss(mops, x, labels, modality)
+
+    grad = ms.jit(ms.grad(normalised, grad_position=0))(mops.asarray(x), mops.asarray(weights))
+    g = grad.asnumpy()
+    assert np.all(np.isfinite(g))
+    norm = np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
+    others = [0, 1, 3]  # the analytic gradient of sum(w * x / n): w / n - x (w.x) / n^3
+    dots = np.sum(weights * x, axis=1, keepdims=True)
+    want = weights / norm - x * dots / norm**3
+    np.testing.assert_allclose(g[others], want[others], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(g[2], weights[2] / 1e-12, rtol=1e-5)
+
+    args = (mops.asarray(x), mops.asarray(labels), mops.asarray(modality))
+    assert np.all(np.isfinite(ms.jit(ms.grad(ranked, grad_position=0))(*args).asnumpy()))

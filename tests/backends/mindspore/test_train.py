@@ -47,8 +47,9 @@ def test_adam_matches_torch_including_tiny_gradients_and_weight_decay():
             ms.Tensor(g),
             ms.Tensor(np.float32(cfg.lr / bc1)),
             ms.Tensor(np.float32(bc2_sqrt)),
-            cfg.betas[0],
+            1.0 - cfg.betas[0],
             cfg.betas[1],
+            1.0 - cfg.betas[1],
             cfg.eps,
             cfg.weight_decay,
         )

@@ -12,8 +12,10 @@ F = torch.nn.functional
 from vdreid.losses import (  # noqa: E402
     cost_matrix,
     cross_entropy,
+    l2_normalize,
     objective,
     official_kl_div,
+    ranked_list_loss,
     sinkhorn_plan,
 )
 from vdreid.ops import NumpyOps  # noqa: E402
@@ -58,6 +60,31 @@ def test_gradients_reach_every_output_the_loss_reads(name: str) -> None:
     for key, t in tensors.items():
         assert t.grad is not None and torch.isfinite(t.grad).all(), key
         assert t.grad.abs().sum() > 0, key
+
+
+def test_l2_normalize_has_the_authors_gradient_at_a_zero_row() -> None:
+    # the official code: x / (torch.norm(x, 2, 1, keepdim=True) + 1e-12);
+    # sqrt(sum x^2) has an infinite derivative at 0, which made a NaN here
+    rng = np.random.default_rng(5)
+    x = torch.tensor(rng.normal(size=(4, 6)), dtype=torch.float32)
+    x[2] = 0.0
+    weights = torch.tensor(rng.normal(size=(4, 6)), dtype=torch.float32)
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    got = l2_normalize(tops, ours)
+    expected = theirs / (torch.norm(theirs, 2, 1, keepdim=True) + 1e-12)
+    (got * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)  # float rounding
+    assert torch.isfinite(ours.grad).all()
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_ranked_list_loss_has_a_finite_gradient_with_a_zero_feature_row() -> None:
+    x = torch.tensor(np.random.default_rng(6).normal(size=(10, 6)), dtype=torch.float32)
+    x[3] = 0.0
+    x.requires_grad_()
+    ranked_list_loss(tops, x, tops.asarray(LABELS), tops.asarray(MODALITY)).backward()
+    assert torch.isfinite(x.grad).all()
 
 
 def test_cross_entropy_matches_torch_label_smoothing() -> None:

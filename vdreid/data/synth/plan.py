@@ -21,7 +21,6 @@ the layout. :mod:`vdreid.data.synth.writer` turns it into files.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -59,7 +58,6 @@ class Plan:
     jobs: tuple[Job, ...]
     texts: dict[str, str]  # relative path -> content
     folders: tuple[str, ...]  # created even when empty (camera folders)
-    summary: Mapping[str, object]
 
     @property
     def n_images(self) -> int:
@@ -150,9 +148,8 @@ def _sysu(full: bool, n_ids: int, n_test: int, per_cam: int, size, rng) -> Plan:
         "exp/test_id.txt": _ids_line(test),
         "exp/available_id.txt": _ids_line(train + val + test),
     }
-    summary = {"train_ids": len(train), "val_ids": len(val), "test_ids": len(test)}
     folders = tuple(f"cam{c}" for c in sysu.CAMERAS)
-    return Plan("sysu", size, tuple(jobs), texts, folders, summary)
+    return Plan("sysu", size, tuple(jobs), texts, folders)
 
 
 def _regdb(n_train: int, n_test: int, per_cam: int, size, rng) -> Plan:
@@ -179,13 +176,7 @@ def _regdb(n_train: int, n_test: int, per_cam: int, size, rng) -> Plan:
                     texts[key] = texts.get(key, "") + "".join(
                         f"{p} {label}\n" for p in names[pid][modality]
                     )
-    summary = {
-        "ids": n,
-        "train_ids_per_trial": n_train,
-        "test_ids_per_trial": n_test,
-        "trials": len(regdb.TRIALS),
-    }
-    return Plan("regdb", size, tuple(jobs), texts, ("Visible", "Thermal"), summary)
+    return Plan("regdb", size, tuple(jobs), texts, ("Visible", "Thermal"))
 
 
 def _llcm(n_train: int, n_test: int, per_cam: int, size, rng) -> Plan:
@@ -212,5 +203,4 @@ def _llcm(n_train: int, n_test: int, per_cam: int, size, rng) -> Plan:
     texts = {f"idx/{k}": "".join(v) for k, v in lines.items()}
     texts["idx/test_id.txt"] = _ids_line(test_ids)
     folders = tuple(f"{top}/cam{c}" for top, (_, cams) in llcm.TEST_FOLDERS.items() for c in cams)
-    summary = {"train_ids": n_train, "test_ids": n_test}
-    return Plan("llcm", size, tuple(jobs), texts, folders, summary)
+    return Plan("llcm", size, tuple(jobs), texts, folders)
