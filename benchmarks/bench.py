@@ -11,7 +11,7 @@ good. Rows (CPU, fp32, ``--threads`` threads per framework, default 1):
   and the process's peak RSS after MindSpore's ResNet-18 steps, which run
   before any torch step (upper bound of MindSpore's own peak);
 - torch's tiny step with two threads against one (the thread default);
-- the official features at 256x128, batch 8: MindSpore, ONNX Runtime and
+- the official features at 256x128, batch 4: MindSpore, ONNX Runtime and
   torch channels_last against torch, and torch against four plain
   ResNet-50 forwards (the feature's four encoder passes per image: paths
   I, Sg, V, Sx) (benchmarks/bench_features.py);
@@ -76,7 +76,7 @@ def step_rows(threads: int) -> list[Row]:
         rows.append(row(label, "mindspore / torch", best["mindspore"] / best["torch"], at_most(2)))
         rows.append(
             row(
-                f"  MindSpore's first step (compile) {case}",
+                f"  {case}: MindSpore first step (compile)",
                 "seconds",
                 best["mindspore first step"],
                 ("(reported)", lambda v: True),
@@ -116,22 +116,22 @@ def step_rows(threads: int) -> list[Row]:
 def feature_rows() -> list[Row]:
     from bench_features import best_times, decode_rate, feature_timers
 
-    best = best_times(feature_timers((256, 128), 8, channels_last=True), repeat=3)
+    best = best_times(feature_timers((256, 128), 4, channels_last=True), repeat=2)
     torch_s, plain = best["torch"], best["plain ResNet-50 torch"]
     # the official feature runs four encoder passes per image (paths I, Sg, V, Sx)
     rows = [
         row(
-            "features 256x128 b8", "torch / 4 plain ResNet-50s", torch_s / (4 * plain), at_most(1.1)
+            "features 256x128 b4", "torch / 4 plain ResNet-50s", torch_s / (4 * plain), at_most(1.1)
         )
     ]
     for other, goal in (("mindspore", 2.0), ("onnxruntime", 1.0), ("torch channels_last", 1.0)):
         if other in best:
             rows.append(
-                row("features 256x128 b8", f"{other} / torch", best[other] / torch_s, at_most(goal))
+                row("features 256x128 b4", f"{other} / torch", best[other] / torch_s, at_most(goal))
             )
         else:
             rows.append(
-                Row("features 256x128 b8", f"{other}: not installed", float("nan"), "-", False)
+                Row("features 256x128 b4", f"{other}: not installed", float("nan"), "-", False)
             )
     rows.append(
         row(
