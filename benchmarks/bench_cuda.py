@@ -169,7 +169,13 @@ def train_speed(backend, torch, steps: int, **options) -> float:
         model, recipe("official").loss, recipe("official").optim, TrainerOptions(seed=0, **options)
     )
     batch = sysu_batch(spec, ids=16, k=4)
-    for _ in range(3):  # warm-up: cudnn autotuning, compilation
+    return len(batch["images"]) / median_step(torch, trainer, batch, warmup=3, steps=steps)
+
+
+def median_step(torch, trainer, batch, *, warmup: int, steps: int) -> float:
+    """Median seconds of ``steps`` synchronised training steps after ``warmup``
+    (cudnn autotuning, compilation)."""
+    for _ in range(warmup):
         trainer.step(batch)
     trainer.metrics()
     times = []
@@ -180,7 +186,7 @@ def train_speed(backend, torch, steps: int, **options) -> float:
         _sync(torch)
         times.append(time.perf_counter() - start)
     trainer.metrics()
-    return len(batch["images"]) / statistics.median(times)
+    return statistics.median(times)
 
 
 def _sync(torch) -> None:
@@ -302,21 +308,10 @@ def batch_scaling(backend, torch, steps: int, **options) -> list[dict[str, objec
             trainer, batch = official_trainer(backend, ids=ids, **options)
             if DEVICE.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
-            for _ in range(2):
-                trainer.step(batch)
-            trainer.metrics()
-            times = []
-            for _ in range(max(steps // 2, 3)):
-                _sync(torch)
-                start = time.perf_counter()
-                trainer.step(batch)
-                _sync(torch)
-                times.append(time.perf_counter() - start)
-            trainer.metrics()
+            step = median_step(torch, trainer, batch, warmup=2, steps=max(steps // 2, 3))
         except torch.cuda.OutOfMemoryError:
             rows.append({"batch": ids * 8, "fits": False})
             break
-        step = statistics.median(times)
         peak = torch.cuda.max_memory_allocated() / 2**30 if DEVICE.startswith("cuda") else 0.0
         rows.append(
             {
