@@ -30,7 +30,7 @@ test: $(STAMP)
 	VDREID_TEST_BACKENDS=$${VDREID_TEST_BACKENDS-torch,mindspore,onnxruntime} $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check vdreid backends tests benchmarks

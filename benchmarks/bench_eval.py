@@ -50,7 +50,7 @@ CASES = [
 ]
 
 
-def run_case(name, n_gallery, build, cmc, removal, trials):
+def run_case(name, n_gallery, build, cmc, removal, trials, quiet=False):
     rng = np.random.default_rng(0)
     fast_s = loop_s = 0.0
     worst = 0.0
@@ -73,7 +73,8 @@ def run_case(name, n_gallery, build, cmc, removal, trials):
         )
         worst = max(worst, diff)
     equal = worst <= 1e-12
-    print(
+    print_ = (lambda *a: None) if quiet else print
+    print_(
         f"{name}  trials {trials}  vectorised {fast_s:6.2f} s  loop {loop_s:6.2f} s  "
         f"ratio {loop_s / fast_s:5.1f}x  equal {equal} (max |diff| {worst:.1e})"
     )

@@ -12,6 +12,13 @@ in-memory numpy backend (fake_backend.py) the only registered one.
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
+
+# One thread per framework unless the caller says otherwise, set before torch
+# or MindSpore load: the tests' tensors are small, and two spinning OpenMP
+# threads on a machine whose cores other work also uses make a step 10-25x
+# slower (docs/performance.md, "Threads").
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

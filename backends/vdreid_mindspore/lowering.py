@@ -7,22 +7,17 @@ backward (tests/backends/mindspore/test_lowering.py).
 
 Convolution (Conv2d). MindSpore's CPU kernel for convolutions with kernel
 > 1 runs at about 1-3 GFLOP/s (forward and backward), 50-100x slower than
-its matmul. On the CPU a k > 1 convolution is therefore lowered to im2col
-(``ops.unfold``, the columns of every k x k window) followed by a matmul,
-in one of two forms chosen from the static shapes when the graph is traced:
-
-- large maps (>= BATCHED_MIN_POSITIONS output positions per image and
-  >= BATCHED_MIN_FLOPS multiply-adds x 2): a batched matmul of the weight
-  broadcast over the batch with each image's columns. About 2x faster than
-  the flat form there, and it keeps only the columns for the backward
-  (a ResNet-18 branch step at batch 8 and 256x128: 1.8 GB peak against
-  3.9 GB);
-- otherwise ONE 2-D matmul over (batch * positions, C*k*k): the batched
-  form pays ~25 ms of fixed cost per convolution in its backward, which
-  made the tiny model 20x slower.
-
-Measured in benchmarks/bench_conv_ms.py. 1x1 convolutions use the
-native kernel. The weight is OIHW, as in torch and the canonical state.
+its matmul. On the CPU every convolution is therefore lowered to a batched
+matmul: the weight (O, C*k*k) broadcast over the batch times each image's
+columns (``ops.unfold``, the C*k*k values of every k x k window; the map
+itself for a 1x1 projection of stride 1, which needs no unfold).
+Its backward keeps only the columns. One form for every convolution: a
+flat 2-D matmul over (batch * positions, C*k*k), which this module used
+for small maps, and the native 1x1 kernel were both slower on the tiny
+recipe's training step (128x64, batch 32: 3.5 s against 2.6 s per step,
+best of 4 alternating steps on a loaded machine; benchmarks/bench_step.py
+and bench_conv_ms.py measure it). The weight is OIHW, as in torch and the
+canonical state.
 
 Max pool (MaxPool). MindSpore's CPU max-pool backward takes ~8 s for one
 ResNet stem map (batch 8 at 256x128), 150x its forward, and made a training
@@ -49,10 +44,6 @@ from vdreid.spec import nodes as sn
 from vdreid.spec.nodes import resolve_padding
 from vdreid_mindspore._quiet import mindspore  # noqa: F401  (quiet logging first)
 
-#: thresholds of the batched form (see the module docstring)
-BATCHED_MIN_POSITIONS = 512
-BATCHED_MIN_FLOPS = 1e8
-
 
 def cast_like(param: Tensor, x: Tensor) -> Tensor:
     """``param`` in ``x``'s dtype (a compile-time choice; no cast when they
@@ -65,7 +56,7 @@ def cast_like(param: Tensor, x: Tensor) -> Tensor:
 class Conv2d(nn.Cell):
     """Square-kernel convolution without groups or dilation.
 
-    ``lowered`` picks the im2col + matmul path; it is read when a graph is
+    ``lowered`` picks the batched-matmul path (module docstring); it is read when a graph is
     compiled, so flip it only before compiling a new graph (export does).
     """
 
@@ -83,7 +74,7 @@ class Conv2d(nn.Cell):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel, self.stride, self.padding = kernel, stride, padding
-        self.lowered = lowered and kernel > 1
+        self.lowered = lowered
         self.weight = Parameter(
             Tensor(np.zeros((out_channels, in_channels, kernel, kernel), np.float32)),
             name="weight",
@@ -114,16 +105,12 @@ class Conv2d(nn.Cell):
         n, c, h, w = x.shape
         ho = (h + 2 * p - k) // s + 1
         wo = (w + 2 * p - k) // s + 1
-        cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
-        if (
-            ho * wo >= BATCHED_MIN_POSITIONS
-            and 2 * n * o * c * k * k * ho * wo >= BATCHED_MIN_FLOPS
-        ):
-            batched = ops.broadcast_to(weight.reshape(1, o, c * k * k), (n, o, c * k * k))
-            return ops.bmm(batched, cols).reshape(n, o, ho, wo)
-        cols = cols.transpose(0, 2, 1).reshape(n * ho * wo, c * k * k)
-        y = ops.matmul(cols, weight.reshape(o, c * k * k).T)
-        return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+        if k == 1 and s == 1 and p == 0:  # a 1x1 projection: its columns are the map itself
+            cols = x.reshape(n, c, ho * wo)
+        else:  # unfold also for 1x1/2: a strided slice's CPU backward fails on MindSpore 2.10
+            cols = ops.unfold(x, k, 1, p, s)  # (N, C*k*k, Ho*Wo), channel-major like OIHW
+        batched = ops.broadcast_to(weight.reshape(1, o, c * k * k), (n, o, c * k * k))
+        return ops.bmm(batched, cols).reshape(n, o, ho, wo)
 
     def extend_repr(self) -> str:
         return (
@@ -182,11 +169,11 @@ def _pad(x: Tensor, pads: tuple[int, int, int, int], value: float) -> Tensor:
 
 # -- switching --------------------------------------------------------------------
 def set_lowered(model: nn.Cell, lowered: bool) -> None:
-    """Switch every k > 1 convolution and max pool between the CPU lowering and
+    """Switch every convolution and max pool between the CPU lowering and
     the native kernel (takes effect in graphs compiled afterwards)."""
     for _, cell in model.cells_and_names():
         if isinstance(cell, Conv2d):
-            cell.lowered = lowered and cell.kernel > 1
+            cell.lowered = lowered
         elif isinstance(cell, MaxPool):
             cell.lowered = lowered
 

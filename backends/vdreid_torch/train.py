@@ -147,13 +147,21 @@ class TorchTrainer(Trainer):
         outputs = {k: v.float() for k, v in outputs.items()}  # the loss math runs in fp32
         return objective(self.ops, self.loss_spec, outputs, labels, modality)
 
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        """A host array on the device. On CUDA it goes through pinned memory
+        (torch's caching host allocator reuses the blocks) so the copy is
+        asynchronous: the host goes on queueing the step."""
+        host = torch.from_numpy(np.ascontiguousarray(array))
+        if self.cuda:
+            host = host.pin_memory()
+        return host.to(self.device, non_blocking=True)
+
     def _step(self, images: np.ndarray, labels: np.ndarray, modality: np.ndarray) -> bool:
-        device = self.device
         self.model.train()
         terms = self._forward_loss(
-            torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True),
-            torch.from_numpy(labels.astype(np.int64)).to(device, non_blocking=True),
-            torch.from_numpy(modality.astype(np.int64)).to(device, non_blocking=True),
+            self._to_device(images),
+            self._to_device(labels.astype(np.int64)),
+            self._to_device(modality.astype(np.int64)),
         )
         self.optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()

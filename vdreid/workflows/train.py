@@ -27,6 +27,7 @@ from vdreid.backend import Backend
 from vdreid.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from vdreid.config import TrainConfig
 from vdreid.data.batch import BatchAssembler
+from vdreid.data.prefetch import ahead
 from vdreid.data.readers import read_dataset
 from vdreid.data.records import DatasetIndex, arrays
 from vdreid.data.sampler import IdentitySampler
@@ -321,9 +322,13 @@ def _train_epoch(
     trainer.set_epoch(epoch)
     sampler.set_epoch(epoch)
     steps = len(sampler)
-    for step, indices in enumerate(sampler):
-        trainer.step(assembler(indices, epoch=epoch, step=step, rank=rank).as_dict())
-        bar.step(epoch, cfg.epochs, step, steps, len(indices) * world)
+    batches = ahead(  # batch k + 1 is assembled while step k runs
+        assembler(indices, epoch=epoch, step=step, rank=rank).as_dict()
+        for step, indices in enumerate(sampler)
+    )
+    for step, batch in enumerate(batches):
+        trainer.step(batch)
+        bar.step(epoch, cfg.epochs, step, steps, len(batch["labels"]) * world)
         if (step + 1) % cfg.log_interval and step + 1 != steps:
             continue
         metrics = guard.check(trainer.metrics(), epoch, step)

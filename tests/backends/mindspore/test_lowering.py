@@ -1,5 +1,5 @@
-"""The CPU lowerings equal MindSpore's native kernels: the im2col + matmul
-convolution (both forms), forward and backward (input and weight
+"""The CPU lowerings equal MindSpore's native kernels: the batched-matmul
+convolution (unfolded columns, or the strided map for 1x1), forward and backward (input and weight
 gradients), on the shapes the ResNets use (the 7x7/2 stem, 3x3/1 and 3x3/2
 convs, 1x1 projections); the max pool against torch's, repeatably."""
 
@@ -10,7 +10,6 @@ import pytest
 
 pytest.importorskip("mindspore")
 from vdreid.spec import Pool  # noqa: E402
-from vdreid_mindspore import lowering  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.lowering import Conv2d, MaxPool  # noqa: E402
 
@@ -37,14 +36,10 @@ def _pair(shape, bias: bool):
     return convs, x
 
 
-@pytest.mark.parametrize("form", ["flat", "batched"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"k{s[5]}s{s[6]}")
-def test_lowered_conv_equals_native_forward_and_backward(shape, form, monkeypatch):
-    if form == "batched":  # the large-map form, forced onto small shapes
-        monkeypatch.setattr(lowering, "BATCHED_MIN_POSITIONS", 0)
-        monkeypatch.setattr(lowering, "BATCHED_MIN_FLOPS", 0)
+def test_lowered_conv_equals_native_forward_and_backward(shape):
     (fast, native), x = _pair(shape, bias=True)
-    assert fast.lowered == (shape[5] > 1) and not native.lowered
+    assert fast.lowered and not native.lowered
     y_fast, y_native = fast(x).asnumpy(), native(x).asnumpy()
     assert y_fast.shape == y_native.shape
     np.testing.assert_allclose(y_fast, y_native, rtol=0, atol=1e-5)

@@ -196,3 +196,54 @@ def test_single_process_distributed_step_equals_the_plain_step(spec, batch, tmp_
         dist.destroy_process_group()
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+class HostReads(torch.overrides.TorchFunctionMode):
+    """Records every tensor call that makes the host wait for the device:
+    reading a value (item, bool, float, tolist, numpy, cpu) or an op whose
+    output shape depends on values (nonzero, unique, masked_select, boolean
+    indexing)."""
+
+    READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy", "cpu"}
+    VALUE_SHAPED = {"nonzero", "unique", "masked_select", "argwhere"}
+
+    def __init__(self, host_counters=()):
+        super().__init__()
+        self.seen: list[str] = []
+        self.host_counters = {id(t) for t in host_counters}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if args and id(args[0]) in self.host_counters:
+            pass
+        elif name in self.READS | self.VALUE_SHAPED:
+            self.seen.append(name)
+        elif name == "__getitem__" and any(
+            isinstance(a, torch.Tensor) and a.dtype == torch.bool for a in _flat(args[1:])
+        ):
+            self.seen.append("boolean indexing")
+        return func(*args, **(kwargs or {}))
+
+
+def _flat(items):
+    for item in items:
+        yield from _flat(item) if isinstance(item, (tuple, list)) else (item,)
+
+
+def test_a_training_step_never_waits_for_the_device(spec, batch):
+    """No value read back and no value-shaped op inside step() (on CUDA each
+    would stall the queue); metrics() is the one read, and the probe sees it.
+    torch's unfused Adam (the CPU's) reads its step counters, which it keeps
+    on the host; the fused Adam the trainer uses on CUDA keeps them on the
+    device and reads none."""
+    trainer = make_trainer(spec, init_state(spec, 0), seed=0)
+    trainer.step(batch)  # the first step builds Adam's state
+    counters = [st["step"] for st in trainer.optimizer.state.values()]
+    assert not trainer.fused and all(c.device.type == "cpu" for c in counters)
+    with HostReads(counters) as probe:
+        trainer.step(batch)
+        trainer.step(batch)
+    assert probe.seen == []
+    with HostReads() as probe:
+        trainer.metrics()
+    assert "tolist" in probe.seen or "cpu" in probe.seen
