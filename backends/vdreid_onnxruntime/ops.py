@@ -126,6 +126,9 @@ class Sym:
     def __neg__(self) -> Sym:
         return Sym(self.graph, self.graph.op("Neg", [self.name]))
 
+    def __le__(self, other: Any) -> Sym:  # a boolean value: GraphOps.to_float makes it 0/1
+        return self._binary("LessOrEqual", self.name, self._other(other))
+
 
 class GraphOps:
     """The Ops methods the core's test-feature code uses, as graph nodes.
@@ -146,6 +149,9 @@ class GraphOps:
 
     def sqrt(self, x: Sym) -> Sym:
         return self._sym(self.graph.op("Sqrt", [x.name]))
+
+    def to_float(self, x: Sym) -> Sym:
+        return self._sym(self.graph.op("Cast", [x.name], to=TensorProto.FLOAT))
 
     def clip(self, x: Sym, lo: float | None = None, hi: float | None = None) -> Sym:
         bounds = [self.graph.constant(v) if v is not None else "" for v in (lo, hi)]
