@@ -3,12 +3,15 @@ table, the report (its path the last line printed)."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from vdreid.cli.app import app
+from vdreid.cli.demo import show_demo
 
 pytest.importorskip("torch")
 pytest.importorskip("mindspore")
@@ -33,12 +36,27 @@ def test_demo_trains_evaluates_and_verifies_both_exports(sysu_root, tmp_path):
             "--set",
             "protocol.trials=2",
             "--quiet",
+            "--json",
         ],
     )
     assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)  # --json: nothing else on stdout
+    assert printed["trials"] == 2 and printed["run_dir"] == str(out / "run")
+    for which in ("untrained", "trained"):  # one epoch: the numbers, not their order
+        assert all(0 <= printed[which][m]["mean"] <= 100 for m in ("R1", "R10", "mAP", "mINP"))
+    assert [(e["format"], e["ok"]) for e in printed["exports"]] == [
+        ("onnx", True),
+        ("mindir", True),
+    ]
+    # without --json the same results are shown as tables, the report's path the last line
+    shown = io.StringIO()
+    show_demo(printed, Console(file=shown, width=80))
+    text = shown.getvalue()
     for row in ("untrained", "trained", "ratio", "total"):
-        assert row in r.output
-    assert r.output.count("verified") == 2 and "failed" not in r.output
+        assert row in text
+    assert text.count("verified") == 2 and "failed" not in text and "…" not in text
+    assert max(map(len, text.splitlines())) <= 80
+    assert text.strip().splitlines()[-1] == str(out / "report.html")
     assert (out / "tiny.onnx").stat().st_size > 0 and (out / "tiny.mindir").stat().st_size > 0
     run = out / "run"
     config = (run / "config.toml").read_text()
@@ -48,8 +66,8 @@ def test_demo_trains_evaluates_and_verifies_both_exports(sysu_root, tmp_path):
     # the run trained the preset's own size (input_size=null), not the recipe's 128x64
     spec = json.loads((run / "spec.json").read_text())
     assert (spec["input"]["height"], spec["input"]["width"]) == (64, 32)
-    # the report: its path is the last line; both exports are listed as checked
-    assert r.output.strip().splitlines()[-1] == str(out / "report.html")
+    # the report: both exports are listed as checked
+    assert printed["report"] == str(out / "report.html")
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') == 5 and 'class="notes"' not in html
     assert ">untrained</td>" in html and ">trained</td>" in html

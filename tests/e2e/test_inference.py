@@ -173,6 +173,11 @@ def test_report_of_the_run_draws_every_picture(trained, people, tmp_path):
     r = _cli("report", trained.run_dir, "--out", tmp_path / "cli.html", "--no-model-pictures",
              "--compare", trained.run_dir / "eval.json")  # fmt: skip
     assert r.output.strip().splitlines()[-1] == f"report: {tmp_path / 'cli.html'}"
+    r = _cli("report", trained.run_dir, "--out", tmp_path / "cli.html", "--no-model-pictures",
+             "--json")  # fmt: skip
+    assert json.loads(r.stdout) == {
+        "report": str(tmp_path / "cli.html"), "run_dir": str(trained.run_dir), "notes": []
+    }  # fmt: skip
     first = html.index('src="data:image/png;base64,') + len('src="data:image/png;base64,')
     import base64
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from vdreid.cli._common import console, err_console, handle_errors
+from vdreid.cli._common import console, err_console, handle_errors, print_json
 from vdreid.cli._model_options import BackendName, BatchSize, Device, Quiet
 
 
@@ -44,6 +44,10 @@ def report(
     device: Device = None,
     batch_size: BatchSize = 64,
     quiet: Quiet = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the report's path and notes as JSON on stdout."),
+    ] = False,
 ) -> None:
     """One HTML page about a training run: metrics, curves, ranked lists, a map, checks.
 
@@ -71,6 +75,9 @@ def report(
         progress=not quiet,
     )
     result.write(target, run)
+    if as_json:
+        print_json({"report": str(target), "run_dir": str(run_dir), "notes": list(result.notes)})
+        return
     for note in result.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     console.print(f"report: {target}", highlight=False, soft_wrap=True, markup=False)
