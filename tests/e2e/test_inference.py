@@ -139,6 +139,23 @@ def test_a_checkpoint_embeds_alike_on_every_backend(trained, people, backend_nam
     assert [e.path for e in here.images] == files
 
 
+def test_an_exported_onnx_file_embeds_as_its_checkpoint(trained, people, tmp_path):
+    """--model M.onnx with no --backend: the ONNX Runtime backend runs the exported file,
+    its input size and normalisation read from the file's metadata."""
+    pytest.importorskip("onnxruntime")
+    from vdreid.workflows.export import export_checkpoint
+
+    onnx = tmp_path / "tiny.onnx"
+    export_checkpoint(trained.checkpoint, onnx, backend="torch", device="cpu")
+    files = _images(people, 1)[:6] + _images(people, 0)[:6]
+    out = tmp_path / "from-onnx.npy"
+    _cli("embed", "--model", onnx, "-o", out, "--quiet", "-i", *files)
+    assert open_model(model_file=onnx).describe() == f"onnx {onnx} on onnxruntime"
+    reference = embed_images(open_model(checkpoint=trained.checkpoint, device="cpu"),
+                             [Path(f) for f in files], progress=False)  # fmt: skip
+    assert np.abs(load_embeddings(out).features - reference.features).max() < 1e-4
+
+
 def test_eval_picture_ranks_as_the_metrics_do(trained, people, tmp_path):
     from vdreid.workflows.pictures import trial_lists
 

@@ -1,9 +1,10 @@
 """The model-source seam: --checkpoint or --model, and which backend runs a model file.
 
-A backend that reads exported files (the ONNX Runtime one, not written
-yet) declares ``model_formats`` and ``load_model``; a stand-in registered
-here shows that --model then works, and the errors say what to install
-until it exists. Checkpoints on real backends: tests/e2e/test_inference.py.
+A backend that reads exported files (the ONNX Runtime one) declares
+``model_formats`` and ``load_model``; a stand-in registered here shows the
+seam without a framework, and the errors say what to install when no
+such backend is. Checkpoints and a real exported ONNX file on the real
+backends: tests/e2e/test_inference.py.
 """
 
 from __future__ import annotations
