@@ -99,14 +99,20 @@ def _metadata(
     return out
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint; CheckpointError if missing, not safetensors or malformed."""
+def _existing(path: str | os.PathLike[str]) -> Path:
+    """``path`` when it is a file; else the CheckpointError every reader gives."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise CheckpointError(
             f"checkpoint {path} {what}; expected a .safetensors file written by vdreid"
         )
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint; CheckpointError if missing, not safetensors or malformed."""
+    path = _existing(path)
     try:
         with safe_open(str(path), framework="numpy") as fh:
             metadata = dict(fh.metadata() or {})
@@ -132,6 +138,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """A checkpoint's metadata alone (the tensors are not read)."""
+    path = _existing(path)
     try:
         with safe_open(str(path), framework="numpy") as fh:
             return dict(fh.metadata() or {})
