@@ -11,12 +11,16 @@ reading of the same layout.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from vdreid.presets import recipe
+from vdreid.spec.builders import mvd_model
 
 DATA = Path(__file__).parent / "data"
 OFFICIAL_TABLE = DATA / "mvd_official_state_dict_keys.tsv"
@@ -222,3 +226,14 @@ def save_torch(path: Path, obj, *, zipped: bool = True) -> Path:
 
     torch.save(tensors(obj), path, _use_new_zipfile_serialization=zipped)
     return path
+
+
+def narrow_spec(preset: str, classes: int = 5):
+    """tiny, or ``preset``'s network at 1/16 width (msport: "same" padding, bn3
+    eps): the names and layout of the full one in a file of a few MB."""
+    if preset == "tiny":
+        return recipe("tiny").model_spec(classes)
+    narrow = dataclasses.replace(
+        recipe(preset).design, width=1 / 16, head_hidden=(32, 16), z_width=16, z_hidden=16
+    )
+    return mvd_model(preset, classes, narrow)

@@ -4,36 +4,23 @@ the MindSpore model's own: mindspore.load_checkpoint + load_param_into_net
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 pytest.importorskip("mindspore")
 from vdreid.checkpoint import save_checkpoint  # noqa: E402
-from vdreid.presets import recipe  # noqa: E402
-from vdreid.spec.builders import mvd_model  # noqa: E402
 from vdreid.workflows.convert import convert  # noqa: E402
 from vdreid.workflows.parity import perturbed_state  # noqa: E402
 from vdreid_mindspore import names  # noqa: E402
 from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.build import build_model  # noqa: E402
 
-
-def _spec(preset: str):
-    """tiny, or msport's network ("same" padding, bn3 eps) at 1/16 width: the
-    names and layout of the full one in a file of a few MB."""
-    if preset == "tiny":
-        return recipe("tiny").model_spec(5)
-    narrow = dataclasses.replace(
-        recipe(preset).design, width=1 / 16, head_hidden=(32, 16), z_width=16, z_hidden=16
-    )
-    return mvd_model(preset, 5, narrow)
+from foreign_files import narrow_spec  # noqa: E402
 
 
 @pytest.mark.parametrize("preset", ["tiny", "msport"])
 def test_to_mindspore_loads_into_the_built_model(tmp_path, preset):
-    spec = _spec(preset)
+    spec = narrow_spec(preset)
     state = perturbed_state(spec, seed=4)
     ckpt = save_checkpoint(tmp_path / "c.safetensors", state, spec=spec)
     out = convert(ckpt, tmp_path / "model.ckpt", to="mindspore").out
