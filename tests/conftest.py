@@ -38,6 +38,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend_name", names, ids=names, scope="session")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """``make test`` runs pytest-xdist's ``--dist loadgroup``: a test marked
+    ``xdist_group`` gets its group appended to its id, which keeps a module's
+    costly shared fixtures on one worker. pytest 9.2 stores ids where
+    pytest-xdist 3.8 does not write, so the marks would be silently ignored
+    and those fixtures run once per worker; stop instead."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    import xdist
+    from packaging.version import Version
+
+    if Version(pytest.__version__) >= Version("9.2") and Version(xdist.__version__) <= Version(
+        "3.8"
+    ):
+        raise pytest.UsageError(
+            f"--dist loadgroup ignores xdist_group with pytest {pytest.__version__} and "
+            f"pytest-xdist {xdist.__version__}; install the versions in constraints.txt "
+            "(make venv: pytest<9.2) or run without --dist loadgroup"
+        )
+
+
 @pytest.fixture(scope="session")
 def backend(backend_name: str):
     return load_backend(backend_name)

@@ -25,6 +25,9 @@ from vdreid.interchange.native import torch_file_bytes
 import foreign_files as ff
 from without_frameworks import run_without_frameworks
 
+#: one pytest-xdist worker runs this module: its shared fixtures are costly
+pytestmark = pytest.mark.xdist_group("convert-cli")
+
 runner = CliRunner()
 
 

@@ -36,6 +36,44 @@ LOSS_PRESETS = ("official", "paper", "msport")
 PARITY = TrainerOptions(amp=False, dropout=False, seed=0)
 
 
+#: the cases that share trainers (``trainer_for``) run on one pytest-xdist worker
+SHARES_TRAINERS = pytest.mark.xdist_group("contract-trainers")
+
+
+@pytest.fixture(scope="session")
+def _trainers(backend) -> dict:
+    """The trainers built so far on ``backend``, by loss preset (see ``trainer_for``)."""
+    return {}
+
+
+@pytest.fixture
+def trainer_for(backend, spec, state, _trainers):
+    """``trainer_for(loss_name)``: the tiny optimiser with PARITY options on a
+    model holding ``state``, and a fresh optimiser (step 0, zero moments).
+
+    One trainer per (backend, loss preset) serves every case: each call loads
+    ``state`` back (model tensors and running statistics, no optimiser
+    entries, so the moments restart at zero), drops the loss sums of earlier
+    steps and sets epoch 0. A MindSpore trainer compiles its step on the
+    first step, about a minute on a 2-core CPU; a state loaded after that
+    compile is what the next step reads (tests/backends/mindspore/test_train.py).
+    """
+
+    def get(loss_name: str):
+        if loss_name not in _trainers:
+            model = backend.build(spec, device="cpu")
+            _trainers[loss_name] = backend.trainer(
+                model, recipe(loss_name).loss, recipe("tiny").optim, PARITY
+            )
+        trainer = _trainers[loss_name]
+        trainer.load(state)
+        trainer.metrics()
+        trainer.set_epoch(0)
+        return trainer
+
+    return get
+
+
 def max_diff(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> dict[str, float]:
     assert set(got) == set(want), f"names differ: {sorted(set(got) ^ set(want))}"
     return {k: float(np.max(np.abs(np.asarray(got[k], np.float64) - want[k]))) for k in want}
@@ -126,11 +164,12 @@ def test_loss_terms_on_backend_ops_match_numpy(backend, spec, state, images, bat
 
 
 @pytest.mark.training
+@SHARES_TRAINERS
 @pytest.mark.parametrize("loss_name", LOSS_PRESETS)
-def test_train_step_loss_terms_match_oracle(backend, model, spec, state, images, batch, loss_name):
+def test_train_step_loss_terms_match_oracle(trainer_for, spec, state, images, batch, loss_name):
     """The trainer's first-step terms are computed before the update, on ``state``."""
     _, want = oracle_terms(spec, state, images, batch, loss_name)
-    trainer = backend.trainer(model, recipe(loss_name).loss, recipe("tiny").optim, PARITY)
+    trainer = trainer_for(loss_name)
     trainer.step(batch)
     got = trainer.metrics()
     assert set(got) == set(want)
@@ -155,9 +194,10 @@ def test_model_state_checkpoint_round_trip_is_exact(
 
 
 @pytest.mark.training
-def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batch, tmp_path):
+@SHARES_TRAINERS
+def test_trainer_state_checkpoint_round_trip_is_exact(backend, trainer_for, spec, batch, tmp_path):
     loss, optim = recipe("official").loss, recipe("tiny").optim
-    trainer = backend.trainer(model, loss, optim, PARITY)
+    trainer = trainer_for("official")
     trainer.step(batch)
     before = trainer.state()
     assert int(before["optim/step"]) == 1 and before["optim/step"].dtype == np.int64
@@ -173,12 +213,13 @@ def test_trainer_state_checkpoint_round_trip_is_exact(backend, model, spec, batc
 
 
 @pytest.mark.training
-def test_adams_first_moments_use_one_minus_beta_to_float32_rounding(backend, model, batch):
+@SHARES_TRAINERS
+def test_adams_first_moments_use_one_minus_beta_to_float32_rounding(trainer_for, batch):
     """From zero moments one step gives m = (1 - b1) g and v = (1 - b2) g^2, so
     v / m^2 = (1 - b2) / (1 - b1)^2 whatever the gradient. (1 - b2) computed in
     float32 inside a graph is 0.00099998713: 1.3e-5 too small on every tensor."""
     optim = recipe("tiny").optim
-    trainer = backend.trainer(model, recipe("official").loss, optim, PARITY)
+    trainer = trainer_for("official")
     trainer.step(batch)
     state = trainer.state()
     (b1, b2), ratios = optim.betas, []
@@ -235,10 +276,9 @@ def test_export_runs_in_its_runtime_with_the_same_features(
 
 # (f) ------------------------------------------------------------------------
 @pytest.mark.training
-def test_optimiser_steps_lower_the_loss_and_stay_finite(backend, model, spec, batch):
-    trainer = backend.trainer(
-        model, recipe("official").loss, recipe("tiny").optim, TrainerOptions(seed=0)
-    )
+@SHARES_TRAINERS
+def test_optimiser_steps_lower_the_loss_and_stay_finite(trainer_for, spec, batch):
+    trainer = trainer_for("official")
     totals = []
     for _ in range(4):
         trainer.step(batch)

@@ -28,6 +28,9 @@ from vdreid.workflows import parity
 
 from backend_selection import load_backend, requested_backends, trains
 
+#: one pytest-xdist worker runs this module: its shared fixtures are costly
+pytestmark = pytest.mark.xdist_group("parity")
+
 PAIR_CHECKS = ("loss terms", "one step: parameters", "one step: moments", "checkpoint")
 
 
@@ -54,7 +57,7 @@ def _torch_threads(least: int):
             torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def measured(tmp_path_factory):
     names, _ = requested_backends()
     training = [n for n in names if trains(n)]

@@ -55,8 +55,9 @@ def test_demo_trains_evaluates_and_verifies_both_exports(sysu_root, tmp_path):
     for row in ("untrained", "trained", "ratio", "total"):
         assert row in text
     assert text.count("verified") == 2 and "failed" not in text and "…" not in text
-    assert max(map(len, text.splitlines())) <= 80
-    assert text.strip().splitlines()[-1] == str(out / "report.html")
+    *tables, last = text.strip().splitlines()
+    assert max(map(len, tables)) <= 80  # the path, whole to be copied, may be longer
+    assert last == str(out / "report.html")
     assert (out / "tiny.onnx").stat().st_size > 0 and (out / "tiny.mindir").stat().st_size > 0
     run = out / "run"
     config = (run / "config.toml").read_text()

@@ -32,6 +32,9 @@ from vdreid.workflows.report import build_report
 
 from e2e_runs import tiny_config
 
+#: one pytest-xdist worker runs this module: its shared fixtures are costly
+pytestmark = pytest.mark.xdist_group("inference")
+
 torch = pytest.importorskip("torch")
 
 runner = CliRunner()
@@ -50,7 +53,7 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def people(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("people")
     shape = Shape(ids=8, test_ids=4, per_cam=6, size=(64, 32))
@@ -58,7 +61,7 @@ def people(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(people, tmp_path_factory):
     """The training result (run folder, last checkpoint, final evaluation)."""
     from vdreid.workflows.train import train
@@ -71,7 +74,7 @@ def trained(people, tmp_path_factory):
     return train(cfg, progress=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def untrained(trained, tmp_path_factory) -> Path:
     """The same network at the weights its training started from."""
     spec = load_checkpoint(trained.checkpoint).spec

@@ -17,19 +17,28 @@ from vdreid.workflows.train import train
 
 from e2e_runs import tiny_config
 
-#: every test here trains: generated only for the backends that do (Backend.trains)
-pytestmark = pytest.mark.training
+#: every test here trains: generated only for the backends that do (Backend.trains);
+#: one worker runs the module under pytest-xdist (the two-epoch run is shared)
+pytestmark = [pytest.mark.training, pytest.mark.xdist_group("e2e-train")]
 
 TERMS = ("ce", "rank", "cml", "vsd", "vcd", "total")
 
 
-def test_train_checkpoint_and_evaluate(backend, backend_name, sysu_root, tmp_path):
-    cfg = tiny_config(sysu_root, tmp_path / "run", backend_name, epochs=2)
-    result = train(cfg, progress=False)
+@pytest.fixture(scope="session")
+def two_epochs(backend_name, sysu_root, tmp_path_factory):
+    """Two deterministic epochs and the evaluation, once per backend: the run
+    the first test checks, the uninterrupted run the resume test compares
+    with, and the checkpoint the eval command reads (on MindSpore each run
+    compiles its step, about a minute on a 2-core CPU)."""
+    out = tmp_path_factory.mktemp(f"two-epochs-{backend_name}") / "run"
+    cfg = tiny_config(sysu_root, out, backend_name, epochs=2, deterministic=True)
+    return cfg, train(cfg, progress=False)
 
-    log = [
-        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-    ]
+
+def test_train_checkpoint_and_evaluate(two_epochs, backend_name):
+    cfg, result = two_epochs
+    run = result.run_dir
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(log) == 2 * 3  # 3 steps per epoch, logged every step
     assert all(math.isfinite(r[t]) for r in log for t in TERMS)
     assert [r["global_step"] for r in log] == list(range(1, 7))
@@ -43,7 +52,7 @@ def test_train_checkpoint_and_evaluate(backend, backend_name, sysu_root, tmp_pat
     moved = [k for k in start if not np.array_equal(start[k], trained[k])]
     assert len(moved) > len(start) // 2  # training changed most tensors
 
-    saved = json.loads((tmp_path / "run" / "eval.json").read_text())
+    saved = json.loads((run / "eval.json").read_text())
     assert saved["num_trials"] == 2 and set(saved["summary"]) == {
         "R1",
         "R5",
@@ -54,31 +63,27 @@ def test_train_checkpoint_and_evaluate(backend, backend_name, sysu_root, tmp_pat
     }
     assert saved["summary"] == result.evaluation.result.summary()
     for name in ("config.toml", "spec.json", "loss.json"):
-        assert (tmp_path / "run" / name).is_file()
+        assert (run / name).is_file()
 
 
-def test_resume_is_bit_identical(backend, backend_name, sysu_root, tmp_path):
+def test_resume_is_bit_identical(two_epochs, backend_name, sysu_root, tmp_path):
     """Two epochs straight == one epoch, stop, resume for the second (CPU, deterministic)."""
-    straight = tiny_config(
-        sysu_root, tmp_path / "straight", backend_name, epochs=2, deterministic=True
-    )
-    train(straight, evaluate=False, progress=False)
-
+    straight, result = two_epochs
     first = tiny_config(sysu_root, tmp_path / "resumed", backend_name, epochs=1, deterministic=True)
+    assert first.model_copy(update={"epochs": 2, "out": straight.out}) == straight
     train(first, evaluate=False, progress=False)
     second = first.model_copy(update={"epochs": 2})
     train(second, resume="auto", evaluate=False, progress=False)
 
-    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.safetensors").tensors
+    a = load_checkpoint(result.checkpoint).tensors
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.safetensors").tensors
     assert a.keys() == b.keys()
     differing = [k for k in a if not np.array_equal(a[k], b[k])]
     assert differing == []
 
 
-def test_eval_command_on_the_checkpoint(backend, backend_name, sysu_root, tmp_path):
-    cfg = tiny_config(sysu_root, tmp_path / "run", backend_name)
-    result = train(cfg, evaluate=False, progress=False)
+def test_eval_command_on_the_checkpoint(two_epochs, backend_name, sysu_root, tmp_path):
+    _, result = two_epochs
     out = tmp_path / "eval.json"
     r = CliRunner().invoke(
         app,

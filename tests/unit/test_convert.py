@@ -23,6 +23,9 @@ from vdreid.workflows.pretrained import apply_pretrained
 
 import foreign_files as ff
 
+#: one pytest-xdist worker runs this module: its shared fixtures are costly
+pytestmark = pytest.mark.xdist_group("convert")
+
 
 def _assert_tensors(got: dict, want: dict) -> None:
     assert set(got) == set(want), sorted(set(got) ^ set(want))[:6]
@@ -209,7 +212,7 @@ def _msport_file(tmp_path):
 FEATURE_RTOL = 1e-5
 
 
-@pytest.fixture(scope="module", params=[_official_file, _msport_file], ids=["official", "msport"])
+@pytest.fixture(scope="session", params=[_official_file, _msport_file], ids=["official", "msport"])
 def converted_case(request, tmp_path_factory):
     """A converted stand-in, images, and the oracle's features on the tensors
     mapped by tests/foreign_files.py (once per layout, shared by the backends)."""

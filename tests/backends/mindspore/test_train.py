@@ -21,6 +21,9 @@ from vdreid_mindspore._quiet import mindspore as ms  # noqa: E402
 from vdreid_mindspore.backend import MindSporeBackend  # noqa: E402
 from vdreid_mindspore.train import MindSporeTrainer, adam_values, bias_corrections  # noqa: E402
 
+#: one pytest-xdist worker runs this module: its shared fixtures are costly
+pytestmark = pytest.mark.xdist_group("mindspore-train")
+
 
 def test_adam_matches_torch_including_tiny_gradients_and_weight_decay():
     torch = pytest.importorskip("torch")

@@ -25,6 +25,9 @@ from vdreid_torch import names  # noqa: E402
 from vdreid_torch.backend import TorchBackend  # noqa: E402
 from vdreid_torch.build import build_model  # noqa: E402
 
+#: one pytest-xdist worker runs this module: its shared fixtures are costly
+pytestmark = pytest.mark.xdist_group("torch-export")
+
 runner = CliRunner()
 
 
