@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	$(BIN)/vdreid demo --out $(DEMO_DIR)
 
-# pytest-xdist: one worker per core (at most 4); modules with costly module
-# fixtures stay on one worker (their xdist_group marks). TEST_WORKERS=0 runs
-# in this process.
+# pytest-xdist: one worker per core (at most 4); a module whose shared
+# fixtures are costly stays on one worker (its xdist_group mark).
+# TEST_WORKERS=0 runs the tests in this process.
 TEST_WORKERS ?= auto
 test: $(STAMP)
 	VDREID_TEST_BACKENDS=$${VDREID_TEST_BACKENDS-torch,mindspore,onnxruntime} $(BIN)/python -m pytest -q \

@@ -75,7 +75,7 @@ def test_resume_is_bit_identical(two_epochs, backend_name, sysu_root, tmp_path):
     second = first.model_copy(update={"epochs": 2})
     train(second, resume="auto", evaluate=False, progress=False)
 
-    a = load_checkpoint(result.checkpoint).tensors
+    a = load_checkpoint(result.run_dir / "checkpoints" / "last.safetensors").tensors
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.safetensors").tensors
     assert a.keys() == b.keys()
     differing = [k for k in a if not np.array_equal(a[k], b[k])]
