@@ -49,9 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     import xdist
     from packaging.version import Version
 
-    if Version(pytest.__version__) >= Version("9.2") and Version(xdist.__version__) <= Version(
-        "3.8"
-    ):
+    new_ids = Version(pytest.__version__) >= Version("9.2")
+    if new_ids and Version(xdist.__version__) < Version("3.9"):  # any 3.8.x release
         raise pytest.UsageError(
             f"--dist loadgroup ignores xdist_group with pytest {pytest.__version__} and "
             f"pytest-xdist {xdist.__version__}; install the versions in constraints.txt "
