@@ -97,6 +97,85 @@ def feature_timers(size: tuple[int, int], batch: int, channels_last: bool) -> di
     return timers
 
 
+def official_torch(size: tuple[int, int]):
+    """The official preset's torch model at ``size``, seeded weights, eval mode."""
+    from vdreid import registry
+    from vdreid.presets import recipe
+    from vdreid.spec import init_state
+
+    spec = recipe("official").model_spec(SYSU_CLASSES, input_size=size)
+    backend = registry.get("torch")
+    model = backend.build(spec, device="cpu")
+    backend.set_state(model, init_state(spec, 0))
+    return model.eval()
+
+
+def flop_ratio(size: tuple[int, int]) -> float:
+    """FLOPs of the official feature over four plain ResNet-50 forwards
+    (torch's FLOP counter: convolutions and matmuls), per image."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vdreid.spec import resnet
+    from vdreid_torch.build import ResNet
+
+    model = official_torch(size)
+    plain = ResNet(resnet(50, last_stride=1)).eval()
+    x = torch.zeros(1, 3, *size)
+    counts = []
+    for forward in (model.test_feature, plain):
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            forward(x)
+        counts.append(counter.get_total_flops())
+    return counts[0] / (4 * counts[1])
+
+
+def per_image_cost(
+    size: tuple[int, int], batches: tuple[int, ...], repeat: int
+) -> dict[int, float]:
+    """Seconds per image of one torch forward of the official feature at each
+    batch size (the model called directly: ``backend.features`` chunks a CPU's
+    batches, vdreid.backend_inputs.CPU_FEATURE_BATCH)."""
+    import torch
+
+    model = official_torch(size)
+    x = {b: torch.randn(b, 3, *size) for b in batches}
+
+    def forward(b: int) -> Callable:
+        def run() -> None:
+            with torch.inference_mode():
+                model.test_feature(x[b])
+
+        return run
+
+    best = best_times({str(b): forward(b) for b in batches}, repeat)
+    return {b: best[str(b)] / b for b in batches}
+
+
+def thread_ratio(size: tuple[int, int], batch: int, repeat: int) -> float:
+    """Seconds of a torch forward of the official feature with two threads
+    over one (the threads taking turns); the caller's thread count is restored."""
+    import torch
+
+    model = official_torch(size)
+    x = torch.randn(batch, 3, *size)
+    before = torch.get_num_threads()
+
+    def forward(threads: int) -> Callable:
+        def run() -> None:
+            torch.set_num_threads(threads)
+            with torch.inference_mode():
+                model.test_feature(x)
+
+        return run
+
+    try:
+        best = best_times({"2": forward(2), "1": forward(1)}, repeat)
+    finally:
+        torch.set_num_threads(before)
+    return best["2"] / best["1"]
+
+
 def best_times(timers: dict[str, Callable], repeat: int) -> dict[str, float]:
     """Best seconds per call of each timer, the timers taking turns."""
     for fn in timers.values():

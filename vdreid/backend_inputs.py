@@ -27,6 +27,19 @@ def checked_images(images: np.ndarray, batch_size: int = 1) -> np.ndarray:
     return images
 
 
+# Images per forward when features run on a CPU. A CPU's time per image
+# grows with the batch once its maps outgrow the caches: the official
+# features at 256x128, one thread, took 460 ms/image at batch 8 and 655 at
+# 32 on torch, 451 and 521 on MindSpore (docs/performance.md). A GPU wants
+# the caller's whole batch.
+CPU_FEATURE_BATCH = 8
+
+
+def feature_chunk(batch_size: int, on_cpu: bool) -> int:
+    """Images per forward for features asked in batches of ``batch_size``."""
+    return min(batch_size, CPU_FEATURE_BATCH) if on_cpu else batch_size
+
+
 def checked_normalised(images: np.ndarray, *, min_images: int = 1) -> np.ndarray:
     """``images`` as normalised float32 (N, 3, H, W) with N >= ``min_images``
     (2 for a train-mode forward: batch norm needs batch statistics)."""

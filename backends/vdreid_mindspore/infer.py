@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Tensor, nn
 
-from vdreid.backend_inputs import checked_images, checked_normalised
+from vdreid.backend_inputs import checked_images, checked_normalised, feature_chunk
 from vdreid_mindspore._quiet import mindspore as ms
 from vdreid_mindspore.build import MVDModel
 
@@ -76,7 +76,8 @@ def features(model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np
     cell = _cached(model, "features", Features)
     was_training = model.training
     cell.set_train(False)
-    size = min(batch_size, len(images))
+    on_cpu = ms.get_context("device_target") == "CPU"
+    size = min(feature_chunk(batch_size, on_cpu), len(images))
     chunks = []
     try:
         for start in range(0, len(images), size):

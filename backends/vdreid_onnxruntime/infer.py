@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from vdreid.backend_inputs import checked_images, checked_normalised
+from vdreid.backend_inputs import checked_images, checked_normalised, feature_chunk
 from vdreid.export_metadata import INPUT_NAME, OUTPUT_NAME
 from vdreid.spec.model import ModelSpec
 from vdreid.spec.preprocess import preprocess
@@ -78,9 +78,10 @@ def features(model: OrtModel, images: np.ndarray, *, batch_size: int = 64) -> np
     if len(images) == 0:
         return np.zeros((0, model.spec.feature_dim), np.float32)
     run = session(model, "features")
+    size = feature_chunk(batch_size, on_cpu=(model.device or "cpu").lower() == "cpu")
     chunks = [
-        run.run([OUTPUT_NAME], {INPUT_NAME: preprocess(model.spec, images[i : i + batch_size])})[0]
-        for i in range(0, len(images), batch_size)
+        run.run([OUTPUT_NAME], {INPUT_NAME: preprocess(model.spec, images[i : i + size])})[0]
+        for i in range(0, len(images), size)
     ]
     return np.concatenate(chunks).astype(np.float32, copy=False)
 

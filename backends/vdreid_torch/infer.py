@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vdreid.backend_inputs import checked_images, checked_normalised
+from vdreid.backend_inputs import checked_images, checked_normalised, feature_chunk
 from vdreid_torch.build import MVDModel
 
 
@@ -41,13 +41,14 @@ def features(model: MVDModel, images: np.ndarray, *, batch_size: int = 64) -> np
     """Test features (the spec's recipe, eval mode) for uint8 NHWC images."""
     images = checked_images(images, batch_size)
     device = _device(model)
+    size = feature_chunk(batch_size, on_cpu=device.type == "cpu")
     was_training = model.training
     model.eval()
     chunks = []
     try:
         with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+            for start in range(0, len(images), size):
+                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + size]))
                 x = model.normalise(batch.to(device, non_blocking=True))
                 chunks.append(model.test_feature(x).float())  # stays on the device
     finally:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vdreid.backend_inputs import checked_batch, checked_images, checked_normalised
+from vdreid.backend_inputs import (
+    CPU_FEATURE_BATCH,
+    checked_batch,
+    checked_images,
+    checked_normalised,
+    feature_chunk,
+)
 from vdreid.errors import DataError
 
 
@@ -66,3 +72,9 @@ def test_normalised_images_are_float_nchw_with_enough_images():
         checked_normalised(images.transpose(0, 2, 3, 1))
     with pytest.raises(DataError, match="at least 2 image"):
         checked_normalised(images[:1], min_images=2)
+
+
+def test_cpu_features_use_small_chunks_and_gpus_the_whole_batch():
+    assert feature_chunk(64, on_cpu=True) == CPU_FEATURE_BATCH == 8
+    assert feature_chunk(3, on_cpu=True) == 3
+    assert feature_chunk(64, on_cpu=False) == 64

@@ -38,7 +38,12 @@ BackendName = Annotated[
     ),
 ]
 Device = Annotated[str | None, typer.Option("--device", help="Device for the backend.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per feature batch.")]
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        "--batch-size", min=1, help="Images per feature batch (a CPU forwards at most 8 at a time)."
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 
 

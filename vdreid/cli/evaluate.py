@@ -68,7 +68,10 @@ def evaluate(
     ] = False,
     rerank: Annotated[bool, typer.Option(help="k-reciprocal re-ranking.")] = False,
     device: Annotated[str | None, typer.Option(help="Device for the backend.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per feature batch.")] = 64,
+    batch_size: Annotated[
+        int,
+        typer.Option(min=1, help="Images per feature batch (a CPU forwards at most 8 at a time)."),
+    ] = 64,
     cache_dir: Annotated[
         Path | None,
         typer.Option(help="Decoded-image cache folder (default: $XDG_CACHE_HOME/vdreid)."),

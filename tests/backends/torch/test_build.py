@@ -53,3 +53,21 @@ def test_bnneck_shift_is_frozen_in_the_module(spec):
     model = build_model(spec)
     assert not model.V.neck.bn.bias.requires_grad
     assert model.V.neck.bn.weight.requires_grad
+
+
+def test_cpu_features_run_in_chunks_of_the_cpu_batch(spec, monkeypatch):
+    """A CPU forwards at most CPU_FEATURE_BATCH images at a time, whatever
+    the caller's batch_size, and the features do not depend on the chunking."""
+    from vdreid.backend_inputs import CPU_FEATURE_BATCH
+    from vdreid_torch import infer
+
+    model = build_model(spec)
+    names.set_state(model, spec, init_state(spec, 0))
+    images = np.random.default_rng(0).integers(0, 256, (19, 32, 16, 3), dtype=np.uint8)
+    whole = infer.features(model, images, batch_size=1)
+    seen: list[int] = []
+    inner = model.test_feature
+    monkeypatch.setattr(model, "test_feature", lambda x: seen.append(len(x)) or inner(x))
+    got = infer.features(model, images, batch_size=64)
+    assert seen == [8, 8, 3] and CPU_FEATURE_BATCH == 8
+    np.testing.assert_allclose(got, whole, rtol=0, atol=1e-5)
