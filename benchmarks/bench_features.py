@@ -10,7 +10,12 @@ batch of uint8 images, on the CPU in fp32, timed on:
   (vdreid_torch.export.write_onnx), when onnxruntime is installed;
 - a plain ResNet-50 (last stride 1) forward on torch, the floor the
   features are measured against: the official feature runs four encoder
-  passes per image (paths I, Sg, V, Sx), so its floor is four of these.
+  passes per image (paths I, Sg, V, Sx), so its floor is four of these
+  (times the FLOP ratio, ``flop_ratio``: the channel attention adds 20%).
+
+On a CPU ``backend.features`` forwards at most 8 images at a time
+(vdreid.backend_inputs.CPU_FEATURE_BATCH) whatever ``--batch`` says; the
+plain ResNet-50 takes the whole batch, so compare them at ``--batch 8``.
 
 Each case is warmed up once, then timed alternately ``--repeat`` times
 (best of), so a loaded machine slows every side alike. Also the cache's
