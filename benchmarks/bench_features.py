@@ -42,10 +42,10 @@ SYSU_CLASSES = 395
 def feature_timers(size: tuple[int, int], batch: int, channels_last: bool) -> dict[str, Callable]:
     """One callable per runtime, each extracting the same batch's features."""
     from vdreid import registry
-    from vdreid.presets import recipe
     from vdreid.spec import init_state, preprocess, resnet
 
-    spec = recipe("official").model_spec(SYSU_CLASSES, input_size=size)
+    model = official_torch(size)
+    spec = model.spec
     state = init_state(spec, 0)
     images = np.random.default_rng(0).integers(0, 256, (batch, *size, 3), dtype=np.uint8)
     timers: dict[str, Callable] = {}
@@ -55,13 +55,9 @@ def feature_timers(size: tuple[int, int], batch: int, channels_last: bool) -> di
     from vdreid_torch.build import ResNet
 
     torch_backend = registry.get("torch")
-    model = torch_backend.build(spec, device="cpu")
-    torch_backend.set_state(model, state)
     timers["torch"] = lambda: torch_backend.features(model, images, batch_size=batch)
     if channels_last:
-        model_cl = torch_backend.build(spec, device="cpu")
-        torch_backend.set_state(model_cl, state)
-        model_cl.to(memory_format=torch.channels_last)
+        model_cl = official_torch(size).to(memory_format=torch.channels_last)
         timers["torch channels_last"] = lambda: torch_backend.features(
             model_cl, images, batch_size=batch
         )

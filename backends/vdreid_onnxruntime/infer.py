@@ -22,7 +22,7 @@ from vdreid.export_metadata import INPUT_NAME, OUTPUT_NAME
 from vdreid.spec.model import ModelSpec
 from vdreid.spec.preprocess import preprocess
 from vdreid_onnxruntime.build import MVDModel
-from vdreid_onnxruntime.device import providers
+from vdreid_onnxruntime.device import CPU, providers
 from vdreid_onnxruntime.ops import float_value
 
 
@@ -78,7 +78,7 @@ def features(model: OrtModel, images: np.ndarray, *, batch_size: int = 64) -> np
     if len(images) == 0:
         return np.zeros((0, model.spec.feature_dim), np.float32)
     run = session(model, "features")
-    size = feature_chunk(batch_size, on_cpu=(model.device or "cpu").lower() == "cpu")
+    size = feature_chunk(batch_size, on_cpu=run.get_providers()[0] == CPU)  # what runs it
     chunks = [
         run.run([OUTPUT_NAME], {INPUT_NAME: preprocess(model.spec, images[i : i + size])})[0]
         for i in range(0, len(images), size)
